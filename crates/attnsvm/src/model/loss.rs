@@ -63,6 +63,19 @@ impl Loss {
         }
     }
 
+    /// `(ℓ(u), log(−ℓ'(u)))` together (one `softplus` for the logistic loss:
+    /// `softplus(u) = u + softplus(−u)`).
+    #[inline]
+    pub fn value_and_log_neg_derivative(self, u: f64) -> (f64, f64) {
+        match self {
+            Loss::Logistic => {
+                let sp = softplus(-u);
+                (sp, -(u + sp))
+            }
+            _ => (self.value(u), self.log_neg_derivative(u)),
+        }
+    }
+
     /// `log(ℓ(γ − Δ) − ℓ(γ))` for `Δ = e^{log_delta} ≥ 0`: the excess loss of a sequence whose
     /// attention puts mass `Δ` (score-weighted) off its best token. Exact for tiny `Δ`.
     pub fn log_excess(self, gamma: f64, log_delta: f64) -> f64 {

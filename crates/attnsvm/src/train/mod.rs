@@ -250,7 +250,10 @@ pub fn train(
     let mut opt = optim::OptimizerState::new(settings);
     let mut k = 0;
     let stop = loop {
-        let eval = objective.evaluate(&state.w, &state.v, settings.train_v);
+        // log L and log(L − L*) only where they are recorded or drive the step.
+        let scheduled = schedule.contains(k) || k == settings.iters;
+        objective.set_diagnostics(scheduled || settings.opt == Optimizer::Polyak);
+        let mut eval = objective.evaluate(&state.w, &state.v, settings.train_v);
         let grads = gradients(settings, &state, &eval);
         let log_grad_norm = optim::log_joint_norm(&grads);
         let stop = if !eval.loss.is_finite() || state.w.norm_l2().is_nan() {
@@ -271,7 +274,11 @@ pub fn train(
         } else {
             None
         };
-        if stop.is_some() || schedule.contains(k) {
+        if stop.is_some() && !scheduled && settings.opt != Optimizer::Polyak {
+            objective.set_diagnostics(true);
+            eval = objective.evaluate(&state.w, &state.v, settings.train_v);
+        }
+        if stop.is_some() || scheduled {
             trajectory.records.push(Record {
                 iter: k,
                 loss: eval.loss,
@@ -297,6 +304,7 @@ pub fn train(
         opt.step(settings, k, &mut state, &grads, log_gap);
         k += 1;
     };
+    objective.set_diagnostics(true);
     Ok(TrainResult {
         state,
         trajectory,

@@ -4,6 +4,7 @@ use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use super::{State, TrainSettings};
+use crate::linalg::axpy;
 use crate::model::Scaled;
 
 /// The update rule.
@@ -62,65 +63,93 @@ impl OptimizerState {
     ) {
         let eta = s.lr * (1.0 + k as f64).powf(-s.lr_decay);
         let log_norm = log_joint_norm(grads);
-        let mut steps: Vec<Mat<f64>> = Vec::with_capacity(grads.len());
-        for (j, g) in grads.iter().enumerate() {
-            let coef =
-                |c: f64| Mat::from_fn(g.mat.nrows(), g.mat.ncols(), |r, q| c * g.mat[(r, q)]);
-            let step = match s.opt {
-                Optimizer::Gd => coef(-eta * g.log_scale.exp()),
+        let mut targets = tensors(state);
+        for (j, (g, theta)) in grads.iter().zip(targets.iter_mut()).enumerate() {
+            // Every rule but Adam is θ ← θ + c·G for a scalar c.
+            let c = match s.opt {
+                Optimizer::Gd => -eta * g.log_scale.exp(),
                 Optimizer::Ngd => {
                     let nrm = g.mat.norm_l2();
-                    let denom = nrm + s.ngd_eps * (-g.log_scale).exp();
                     if nrm > 0.0 {
-                        coef(-eta / denom)
+                        -eta / (nrm + s.ngd_eps * (-g.log_scale).exp())
                     } else {
-                        coef(0.0)
+                        0.0
                     }
                 }
+                // (L − f*)/‖∇‖² · e^{s_j} G_j, every factor in logs.
                 Optimizer::Polyak => {
-                    // (L − f*)/‖∇‖² · e^{s_j} G_j, every factor in logs.
                     let lg = log_gap.unwrap_or(f64::NEG_INFINITY);
-                    coef(-eta * (lg - 2.0 * log_norm + g.log_scale).exp())
+                    -eta * (lg - 2.0 * log_norm + g.log_scale).exp()
                 }
                 Optimizer::Adam => {
-                    let value = g.value();
-                    if self.moments.len() <= j {
-                        self.moments.push((
-                            Mat::zeros(value.nrows(), value.ncols()),
-                            Mat::zeros(value.nrows(), value.ncols()),
-                        ));
-                    }
-                    let (m, v) = &mut self.moments[j];
-                    let (b1, b2) = (s.adam_beta1, s.adam_beta2);
-                    let (c1, c2) = (1.0 - b1.powi(k as i32 + 1), 1.0 - b2.powi(k as i32 + 1));
-                    Mat::from_fn(value.nrows(), value.ncols(), |r, q| {
-                        let gi = value[(r, q)];
-                        m[(r, q)] = b1 * m[(r, q)] + (1.0 - b1) * gi;
-                        v[(r, q)] = b2 * v[(r, q)] + (1.0 - b2) * gi * gi;
-                        -eta * (m[(r, q)] / c1) / ((v[(r, q)] / c2).sqrt() + s.adam_eps)
-                    })
+                    self.adam(s, j, k, eta, g, theta);
+                    continue;
                 }
             };
-            steps.push(step);
+            for col in 0..g.mat.ncols() {
+                axpy(c, g.mat.col_as_slice(col), theta.col_mut(col));
+            }
         }
-        apply(state, steps);
+        drop(targets);
+        if let Some((kk, q)) = &state.kq {
+            state.w = kk * q.transpose();
+        }
+    }
+
+    fn adam(
+        &mut self,
+        s: &TrainSettings,
+        j: usize,
+        k: usize,
+        eta: f64,
+        g: &Scaled,
+        theta: &mut Tensor,
+    ) {
+        let value = g.value();
+        let (rows, cols) = (value.nrows(), value.ncols());
+        if self.moments.len() <= j {
+            self.moments
+                .push((Mat::zeros(rows, cols), Mat::zeros(rows, cols)));
+        }
+        let (m, v) = &mut self.moments[j];
+        let (b1, b2) = (s.adam_beta1, s.adam_beta2);
+        let (c1, c2) = (1.0 - b1.powi(k as i32 + 1), 1.0 - b2.powi(k as i32 + 1));
+        for col in 0..cols {
+            let th = theta.col_mut(col);
+            for r in 0..rows {
+                let gi = value[(r, col)];
+                m[(r, col)] = b1 * m[(r, col)] + (1.0 - b1) * gi;
+                v[(r, col)] = b2 * v[(r, col)] + (1.0 - b2) * gi * gi;
+                th[r] -= eta * (m[(r, col)] / c1) / ((v[(r, col)] / c2).sqrt() + s.adam_eps);
+            }
+        }
     }
 }
 
-/// Add the steps to the tensors in the order of `super::gradients`.
-fn apply(state: &mut State, steps: Vec<Mat<f64>>) {
-    let mut it = steps.into_iter();
-    match &mut state.kq {
-        None => state.w += it.next().expect("a W step"),
-        Some((k, q)) => {
-            *k += it.next().expect("a K step");
-            *q += it.next().expect("a Q step");
-            state.w = &*k * q.transpose();
+/// A trained tensor: a matrix, or the head vector (one column).
+enum Tensor<'a> {
+    Mat(&'a mut Mat<f64>),
+    Vec(&'a mut [f64]),
+}
+
+impl Tensor<'_> {
+    fn col_mut(&mut self, j: usize) -> &mut [f64] {
+        match self {
+            Tensor::Mat(m) => m.col_as_slice_mut(j),
+            Tensor::Vec(v) => {
+                debug_assert_eq!(j, 0);
+                v
+            }
         }
     }
-    if let Some(sv) = it.next() {
-        for (r, vr) in state.v.iter_mut().enumerate() {
-            *vr += sv[(r, 0)];
-        }
-    }
+}
+
+/// The trained tensors in the order of `super::gradients`: [W] or [K, Q], then v.
+fn tensors(state: &mut State) -> Vec<Tensor<'_>> {
+    let mut out = match &mut state.kq {
+        None => vec![Tensor::Mat(&mut state.w)],
+        Some((k, q)) => vec![Tensor::Mat(k), Tensor::Mat(q)],
+    };
+    out.push(Tensor::Vec(&mut state.v));
+    out
 }

@@ -1,0 +1,255 @@
+//! Forward and backward of one sequence (the hot loop): softmax in the log domain, the head, and
+//! `X_iᵀ δ̃_i` with the pair weight `e^{κ_i}` factored out (see `objective.rs`). Compiled twice on
+//! x86-64: for the baseline and for AVX2+FMA, chosen at run time.
+
+use faer::Mat;
+
+use super::{Head, Loss};
+use crate::data::Instance;
+
+/// Inputs shared by all sequences of one evaluation.
+pub(super) struct Context<'a> {
+    pub inst: &'a Instance,
+    pub head: &'a Head,
+    pub loss: Loss,
+    pub v: &'a [f64],
+    /// Column `i` is `W z_i`.
+    pub u: &'a Mat<f64>,
+}
+
+/// Per-thread scratch.
+pub(super) struct Scratch {
+    a: Vec<f64>,
+    g: Vec<f64>,
+    e1: Vec<f64>,
+    e2: Vec<f64>,
+    gradh: Vec<f64>,
+}
+
+impl Scratch {
+    pub fn new(t: usize, d: usize, _head: &Head) -> Self {
+        Scratch {
+            a: vec![0.0; t],
+            g: vec![0.0; t],
+            e1: vec![0.0; t],
+            e2: vec![0.0; t],
+            gradh: vec![0.0; d],
+        }
+    }
+}
+
+/// Per-sequence results before the global rescaling.
+pub(super) struct SeqOut {
+    pub yf: f64,
+    pub loss: f64,
+    pub log_neg_derivative: f64,
+    pub log_weight: f64,
+    pub selected: usize,
+    pub max_prob: f64,
+    pub log_off_mass: f64,
+    /// `(γ*, log Δ)` for the linear head.
+    pub log_gap: Option<(f64, f64)>,
+}
+
+/// Sequence `i`: writes `b_i = −y_i X_iᵀ δ̃_i` (before the factor `ρ_i`) and `x̄_i`.
+pub(super) fn sequence(
+    ctx: &Context,
+    i: usize,
+    s: &mut Scratch,
+    bi: &mut [f64],
+    xbar: &mut [f64],
+) -> SeqOut {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features `sequence_avx2` is compiled for (checked above).
+        return unsafe { sequence_avx2(ctx, i, s, bi, xbar) };
+    }
+    sequence_body(ctx, i, s, bi, xbar)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn sequence_avx2(
+    ctx: &Context,
+    i: usize,
+    s: &mut Scratch,
+    bi: &mut [f64],
+    xbar: &mut [f64],
+) -> SeqOut {
+    sequence_body(ctx, i, s, bi, xbar)
+}
+
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b.as_chunks::<8>();
+    for (x, y) in ca.iter().zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+#[inline(always)]
+fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
+    for (yk, xk) in y.iter_mut().zip(x) {
+        *yk += a * xk;
+    }
+}
+
+#[inline(always)]
+fn sequence_body(
+    ctx: &Context,
+    i: usize,
+    s: &mut Scratch,
+    bi: &mut [f64],
+    xbar: &mut [f64],
+) -> SeqOut {
+    let (t, d) = (ctx.inst.t, ctx.inst.d);
+    let xs = ctx.inst.tokens(i);
+    let yi = ctx.inst.y[i];
+    let ui = ctx.u.col_as_slice(i);
+    for (k, x) in xs.chunks_exact(d).enumerate() {
+        s.a[k] = dot(x, ui);
+    }
+    // Softmax in the log domain: e1_t = e^{a_t − a₁}, E = Σ e1, s_t = e1_t / E.
+    let top = crate::data::argmax(&s.a);
+    let a1 = s.a[top];
+    let mut e_sum = 0.0;
+    for k in 0..t {
+        s.e1[k] = (s.a[k] - a1).exp();
+        e_sum += s.e1[k];
+    }
+    let lse = a1 + e_sum.ln();
+    let off = e_sum - 1.0; // Σ_{t≠top} e1_t, exact since e1_top = 1
+    let max_prob = 1.0 / e_sum;
+    let log_off_mass = if off > 0.0 {
+        off.ln() - e_sum.ln()
+    } else {
+        f64::NEG_INFINITY
+    };
+    // e2_τ = e^{a_τ − a₂} (a₂ the second largest logit). Reusing e1 loses only terms below e^{-400}
+    // of the largest one when a₁ − a₂ ≤ 345; past that, exponentiate again.
+    let a2 = (0..t)
+        .filter(|&k| k != top)
+        .map(|k| s.a[k])
+        .fold(f64::NEG_INFINITY, f64::max);
+    if t > 1 {
+        if a1 - a2 <= 345.0 {
+            let c = (a1 - a2).exp();
+            for k in 0..t {
+                s.e2[k] = s.e1[k] * c;
+            }
+        } else {
+            for k in 0..t {
+                s.e2[k] = (s.a[k] - a2).exp();
+            }
+        }
+        s.e2[top] = 0.0; // never used: the top token's own term is handled apart
+    }
+
+    // x̄ = Σ s_t x_t.
+    xbar.fill(0.0);
+    for (k, x) in xs.chunks_exact(d).enumerate() {
+        axpy(s.e1[k] / e_sum, x, xbar);
+    }
+    // Value scores g_t = x_tᵀ ∇h(x̄) and the prediction f.
+    let (f, log_gap) = match ctx.head {
+        Head::Linear => {
+            for (k, x) in xs.chunks_exact(d).enumerate() {
+                s.g[k] = dot(x, ctx.v);
+            }
+            // y f = γ* − Δ, Δ = Σ_t s_t (γ* − γ_t) = e^{a₁−lse}·gap_top + e^{a₂−lse}·Σ_{t≠top} e2_t gap_t.
+            let best = (0..t)
+                .map(|k| yi * s.g[k])
+                .fold(f64::NEG_INFINITY, f64::max);
+            let gap_top = best - yi * s.g[top];
+            let rest: f64 = (0..t).map(|k| s.e2[k] * (best - yi * s.g[k])).sum();
+            let lt = if gap_top > 0.0 {
+                a1 - lse + gap_top.ln()
+            } else {
+                f64::NEG_INFINITY
+            };
+            let lr = if rest > 0.0 {
+                a2 - lse + rest.ln()
+            } else {
+                f64::NEG_INFINITY
+            };
+            let log_delta = log_add(lt, lr);
+            (yi * (best - log_delta.exp()), Some((best, log_delta)))
+        }
+        Head::Lambda { lambda } => {
+            for k in 0..d {
+                s.gradh[k] = ctx.v[k] - 2.0 * lambda * xbar[k];
+            }
+            for (k, x) in xs.chunks_exact(d).enumerate() {
+                s.g[k] = dot(x, &s.gradh);
+            }
+            (dot(ctx.v, xbar) - lambda * dot(xbar, xbar), None)
+        }
+        Head::Relu { wv, u } => {
+            let mut f = 0.0;
+            s.gradh.fill(0.0);
+            for (j, &uj) in u.iter().enumerate() {
+                let rj: f64 = (0..d).map(|k| wv[(j, k)] * xbar[k]).sum();
+                if rj > 0.0 {
+                    f += uj * rj;
+                    for k in 0..d {
+                        s.gradh[k] += uj * wv[(j, k)];
+                    }
+                }
+            }
+            for (k, x) in xs.chunks_exact(d).enumerate() {
+                s.g[k] = dot(x, &s.gradh);
+            }
+            (f, None)
+        }
+    };
+    let yf = yi * f;
+    let (loss, log_neg_derivative) = ctx.loss.value_and_log_neg_derivative(yf);
+
+    // b_i = −y_i Σ_t δ̃_t x_t with
+    //   δ̃_top = Σ_{τ≠top} e2_τ (g_top − g_τ),   δ̃_t = e2_t Σ_τ e1_τ (g_t − g_τ)  (t ≠ top).
+    bi.fill(0.0);
+    let log_weight = if t > 1 {
+        let g_top = s.g[top];
+        for (k, x) in xs.chunks_exact(d).enumerate() {
+            let gk = s.g[k];
+            let delta = if k == top {
+                (0..t).map(|q| s.e2[q] * (g_top - s.g[q])).sum::<f64>()
+            } else {
+                s.e2[k] * (0..t).map(|q| s.e1[q] * (gk - s.g[q])).sum::<f64>()
+            };
+            axpy(-yi * delta, x, bi);
+        }
+        log_neg_derivative + (a1 + a2 - 2.0 * lse)
+    } else {
+        f64::NEG_INFINITY
+    };
+    SeqOut {
+        yf,
+        loss,
+        log_neg_derivative,
+        log_weight,
+        selected: top,
+        max_prob,
+        log_off_mass,
+        log_gap,
+    }
+}
+
+/// `log(e^a + e^b)`.
+#[inline(always)]
+fn log_add(a: f64, b: f64) -> f64 {
+    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
+    if hi == f64::NEG_INFINITY {
+        return hi;
+    }
+    hi + (lo - hi).exp().ln_1p()
+}
