@@ -127,13 +127,7 @@ fn sequence_body(
         e_sum += s.e1[k];
     }
     let lse = a1 + e_sum.ln();
-    let off = e_sum - 1.0; // Σ_{t≠top} e1_t, exact since e1_top = 1
     let max_prob = 1.0 / e_sum;
-    let log_off_mass = if off > 0.0 {
-        off.ln() - e_sum.ln()
-    } else {
-        f64::NEG_INFINITY
-    };
     // e2_τ = e^{a_τ − a₂} (a₂ the second largest logit). Reusing e1 loses only terms below e^{-400}
     // of the largest one when a₁ − a₂ ≤ 345; past that, exponentiate again.
     let a2 = (0..t)
@@ -153,6 +147,12 @@ fn sequence_body(
         }
         s.e2[top] = 0.0; // never used: the top token's own term is handled apart
     }
+    // 1 − s_top = e^{a₂−a₁} Σ_{t≠top} e2_t / E, exact however small.
+    let log_off_mass = if t > 1 {
+        (a2 - a1) + s.e2.iter().sum::<f64>().ln() - e_sum.ln()
+    } else {
+        f64::NEG_INFINITY
+    };
 
     // x̄ = Σ s_t x_t.
     xbar.fill(0.0);

@@ -70,8 +70,11 @@ impl OptimizerState {
                 Optimizer::Gd => -eta * g.log_scale.exp(),
                 Optimizer::Ngd => {
                     let nrm = g.mat.norm_l2();
+                    // ‖∇‖ + ε = e^{s}(‖G‖ + ε e^{−s}); with ε = 0 the second term must not be
+                    // formed at all (0·∞ once e^{−s} overflows).
+                    let eps = if s.ngd_eps > 0.0 { s.ngd_eps * (-g.log_scale).exp() } else { 0.0 };
                     if nrm > 0.0 {
-                        -eta / (nrm + s.ngd_eps * (-g.log_scale).exp())
+                        -eta / (nrm + eps)
                     } else {
                         0.0
                     }
