@@ -33,9 +33,36 @@ pub fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
 
 /// `C ← A·B` (faer's kernel, one thread), then [`clear_upper_simd_state`]: every dense product
 /// of the hot loops goes through here.
+/// Products below ~32k multiply-adds use a plain column-axpy loop, which skips faer's dispatch
+/// (it dominated the cost of a whole training step at the papers' small sizes).
 pub fn matmul_into(c: &mut Mat<f64>, a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) {
-    faer::linalg::matmul::matmul(c, faer::Accum::Replace, a, b, 1.0, faer::Par::Seq);
-    clear_upper_simd_state();
+    assert_eq!(
+        (c.nrows(), c.ncols(), a.ncols()),
+        (a.nrows(), b.ncols(), b.nrows())
+    );
+    let flops = a.nrows() * a.ncols() * b.ncols();
+    let a_cols: Option<Vec<&[f64]>> = (flops < 32_768)
+        .then(|| {
+            (0..a.ncols())
+                .map(|k| a.col(k).try_as_col_major().map(|col| col.as_slice()))
+                .collect()
+        })
+        .flatten();
+    match a_cols {
+        Some(a_cols) => {
+            for j in 0..b.ncols() {
+                let cj = c.col_as_slice_mut(j);
+                cj.fill(0.0);
+                for (k, ak) in a_cols.iter().enumerate() {
+                    axpy(b[(k, j)], ak, cj);
+                }
+            }
+        }
+        None => {
+            faer::linalg::matmul::matmul(c, faer::Accum::Replace, a, b, 1.0, faer::Par::Seq);
+            clear_upper_simd_state();
+        }
+    }
 }
 
 /// Issue `vzeroupper` after faer's AVX-512 kernels. They return with the upper halves of the vector
@@ -52,9 +79,21 @@ pub fn clear_upper_simd_state() {
     }
 }
 
-/// Frobenius norm of a matrix.
+/// Frobenius norm of a matrix (faer's scaled algorithm only if the plain sum overflows).
 pub fn fro_norm(a: &Mat<f64>) -> f64 {
-    a.norm_l2()
+    let sq: f64 = (0..a.ncols())
+        .map(|j| {
+            let c = a.col_as_slice(j);
+            dot(c, c)
+        })
+        .sum();
+    if sq.is_finite() && sq > 1e-290 {
+        sq.sqrt()
+    } else {
+        let n = a.norm_l2();
+        clear_upper_simd_state();
+        n
+    }
 }
 
 /// Frobenius inner product `⟨A,B⟩`.

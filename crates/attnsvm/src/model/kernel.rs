@@ -46,9 +46,37 @@ pub(super) struct SeqOut {
     pub log_weight: f64,
     pub selected: usize,
     pub max_prob: f64,
-    pub log_off_mass: f64,
+    /// `a₂ − a₁` (−∞ for T = 1).
+    pub a21: f64,
+    /// `ln Σ_t e^{a_t − a₁}`.
+    pub ln_e: f64,
+    /// `Σ_{t≠top} e^{a_t − a₂}`.
+    pub sum_e2: f64,
+    /// The pieces of `Δ` for the linear head.
+    pub gap: Option<GapParts>,
+}
+
+/// `Δ = (gap_top + e^{a₂−a₁}·rest)/E` and the best score `γ*`.
+pub(super) struct GapParts {
+    pub best: f64,
+    pub gap_top: f64,
+    pub rest: f64,
+}
+
+impl SeqOut {
+    /// `log(1 − max_t s_t) = a₂ − a₁ + ln Σ_{t≠top} e2_t − ln E`, exact however small.
+    pub fn log_off_mass(&self) -> f64 {
+        self.a21 + self.sum_e2.ln() - self.ln_e
+    }
+
     /// `(γ*, log Δ)` for the linear head.
-    pub log_gap: Option<(f64, f64)>,
+    pub fn log_gap(&self) -> Option<(f64, f64)> {
+        self.gap.as_ref().map(|g| {
+            let top = g.gap_top.ln() - self.ln_e;
+            let rest = self.a21 + g.rest.ln() - self.ln_e;
+            (g.best, log_add(top, rest))
+        })
+    }
 }
 
 /// Sequence `i`: writes `b_i = −y_i X_iᵀ δ̃_i` (before the factor `ρ_i`) and `x̄_i`.
@@ -126,7 +154,7 @@ fn sequence_body(
         s.e1[k] = (s.a[k] - a1).exp();
         e_sum += s.e1[k];
     }
-    let lse = a1 + e_sum.ln();
+    let ln_e = e_sum.ln(); // logsumexp(a) = a₁ + ln E
     let max_prob = 1.0 / e_sum;
     // e2_τ = e^{a_τ − a₂} (a₂ the second largest logit). Reusing e1 loses only terms below e^{-400}
     // of the largest one when a₁ − a₂ ≤ 345; past that, exponentiate again.
@@ -134,25 +162,25 @@ fn sequence_body(
         .filter(|&k| k != top)
         .map(|k| s.a[k])
         .fold(f64::NEG_INFINITY, f64::max);
+    let a21 = a2 - a1;
+    // e^{a₂−a₁}, the factor between the two scalings (0 for T = 1).
+    let mut ratio21 = 0.0;
     if t > 1 {
         if a1 - a2 <= 345.0 {
             let c = (a1 - a2).exp();
+            ratio21 = 1.0 / c;
             for k in 0..t {
                 s.e2[k] = s.e1[k] * c;
             }
         } else {
+            ratio21 = a21.exp();
             for k in 0..t {
                 s.e2[k] = (s.a[k] - a2).exp();
             }
         }
         s.e2[top] = 0.0; // never used: the top token's own term is handled apart
     }
-    // 1 − s_top = e^{a₂−a₁} Σ_{t≠top} e2_t / E, exact however small.
-    let log_off_mass = if t > 1 {
-        (a2 - a1) + s.e2.iter().sum::<f64>().ln() - e_sum.ln()
-    } else {
-        f64::NEG_INFINITY
-    };
+    let sum_e2: f64 = s.e2.iter().sum();
 
     // x̄ = Σ s_t x_t.
     xbar.fill(0.0);
@@ -160,29 +188,27 @@ fn sequence_body(
         axpy(s.e1[k] / e_sum, x, xbar);
     }
     // Value scores g_t = x_tᵀ ∇h(x̄) and the prediction f.
-    let (f, log_gap) = match ctx.head {
+    let (f, gap) = match ctx.head {
         Head::Linear => {
             for (k, x) in xs.chunks_exact(d).enumerate() {
                 s.g[k] = dot(x, ctx.v);
             }
-            // y f = γ* − Δ, Δ = Σ_t s_t (γ* − γ_t) = e^{a₁−lse}·gap_top + e^{a₂−lse}·Σ_{t≠top} e2_t gap_t.
+            // y f = γ* − Δ with Δ = Σ_t s_t (γ* − γ_t) = (gap_top + e^{a₂−a₁} Σ_{t≠top} e2_t gap_t)/E,
+            // no cancellation; its logarithm is formed only for the diagnostics.
             let best = (0..t)
                 .map(|k| yi * s.g[k])
                 .fold(f64::NEG_INFINITY, f64::max);
             let gap_top = best - yi * s.g[top];
             let rest: f64 = (0..t).map(|k| s.e2[k] * (best - yi * s.g[k])).sum();
-            let lt = if gap_top > 0.0 {
-                a1 - lse + gap_top.ln()
-            } else {
-                f64::NEG_INFINITY
-            };
-            let lr = if rest > 0.0 {
-                a2 - lse + rest.ln()
-            } else {
-                f64::NEG_INFINITY
-            };
-            let log_delta = log_add(lt, lr);
-            (yi * (best - log_delta.exp()), Some((best, log_delta)))
+            let delta = (gap_top + ratio21 * rest) / e_sum;
+            (
+                yi * (best - delta),
+                Some(GapParts {
+                    best,
+                    gap_top,
+                    rest,
+                }),
+            )
         }
         Head::Lambda { lambda } => {
             for k in 0..d {
@@ -228,7 +254,7 @@ fn sequence_body(
             };
             axpy(-yi * delta, x, bi);
         }
-        log_neg_derivative + (a1 + a2 - 2.0 * lse)
+        log_neg_derivative + (a21 - 2.0 * ln_e)
     } else {
         f64::NEG_INFINITY
     };
@@ -239,8 +265,10 @@ fn sequence_body(
         log_weight,
         selected: top,
         max_prob,
-        log_off_mass,
-        log_gap,
+        a21,
+        ln_e,
+        sum_e2,
+        gap,
     }
 }
 

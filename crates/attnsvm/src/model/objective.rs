@@ -38,7 +38,8 @@ pub struct Evaluation {
     pub selected: Vec<usize>,
     /// `min_i max_t s_it`.
     pub min_max_prob: f64,
-    /// `log max_i (1 − max_t s_it)`: the largest attention mass left off a sequence's top token.
+    /// `log max_i (1 − max_t s_it)`: the largest attention mass left off a sequence's top token
+    /// (NaN when diagnostics are off).
     pub log_max_off_mass: f64,
 }
 
@@ -176,16 +177,19 @@ impl<'a> Objective<'a> {
         };
 
         let loss = outs.iter().map(|o| o.loss).sum::<f64>() / n as f64;
-        let (log_loss, log_excess_loss) = if self.diagnostics {
+        let (log_loss, log_excess_loss, log_max_off_mass) = if self.diagnostics {
             (
                 log_mean(outs.iter().map(|o| self.loss.log_value(o.yf))),
                 log_mean(
                     outs.iter()
-                        .map(|o| o.log_gap.map(|(g, ld)| self.loss.log_excess(g, ld))),
+                        .map(|o| o.log_gap().map(|(g, ld)| self.loss.log_excess(g, ld))),
                 ),
+                outs.iter()
+                    .map(|o| o.log_off_mass())
+                    .fold(f64::NEG_INFINITY, f64::max),
             )
         } else {
-            (None, None)
+            (None, None, f64::NAN)
         };
         let grad_v = grad_v.then(|| self.head_gradient(&outs));
         Evaluation {
@@ -196,10 +200,7 @@ impl<'a> Objective<'a> {
             grad_v,
             selected: outs.iter().map(|o| o.selected).collect(),
             min_max_prob: outs.iter().map(|o| o.max_prob).fold(1.0, f64::min),
-            log_max_off_mass: outs
-                .iter()
-                .map(|o| o.log_off_mass)
-                .fold(f64::NEG_INFINITY, f64::max),
+            log_max_off_mass,
         }
     }
 

@@ -22,7 +22,7 @@ impl Scaled {
 
     /// `log ‖value‖_F` (−∞ for zero).
     pub fn log_norm(&self) -> f64 {
-        self.log_scale + self.mat.norm_l2().ln()
+        self.log_scale + crate::linalg::fro_norm(&self.mat).ln()
     }
 
     /// The plain value (may underflow to zero: use only where that is the intended arithmetic).
@@ -35,7 +35,7 @@ impl Scaled {
 
     /// The unit direction `value / ‖value‖_F`, or `None` for a zero gradient.
     pub fn direction(&self) -> Option<Mat<f64>> {
-        let nrm = self.mat.norm_l2();
+        let nrm = crate::linalg::fro_norm(&self.mat);
         (nrm > 0.0 && nrm.is_finite()).then(|| {
             Mat::from_fn(self.mat.nrows(), self.mat.ncols(), |i, j| {
                 self.mat[(i, j)] / nrm

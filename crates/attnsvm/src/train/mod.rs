@@ -256,7 +256,7 @@ pub fn train(
         let mut eval = objective.evaluate(&state.w, &state.v, settings.train_v);
         let grads = gradients(settings, &state, &eval);
         let log_grad_norm = optim::log_joint_norm(&grads);
-        let stop = if !eval.loss.is_finite() || state.w.norm_l2().is_nan() {
+        let stop = if !eval.loss.is_finite() || fro_norm(&state.w).is_nan() {
             Some(StopReason::NonFinite)
         } else if k == settings.iters {
             Some(StopReason::Iterations)

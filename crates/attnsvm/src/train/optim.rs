@@ -69,10 +69,14 @@ impl OptimizerState {
             let c = match s.opt {
                 Optimizer::Gd => -eta * g.log_scale.exp(),
                 Optimizer::Ngd => {
-                    let nrm = g.mat.norm_l2();
+                    let nrm = crate::linalg::fro_norm(&g.mat);
                     // ‖∇‖ + ε = e^{s}(‖G‖ + ε e^{−s}); with ε = 0 the second term must not be
                     // formed at all (0·∞ once e^{−s} overflows).
-                    let eps = if s.ngd_eps > 0.0 { s.ngd_eps * (-g.log_scale).exp() } else { 0.0 };
+                    let eps = if s.ngd_eps > 0.0 {
+                        s.ngd_eps * (-g.log_scale).exp()
+                    } else {
+                        0.0
+                    };
                     if nrm > 0.0 {
                         -eta / (nrm + eps)
                     } else {
