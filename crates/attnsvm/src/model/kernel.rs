@@ -15,6 +15,11 @@ pub(super) struct Context<'a> {
     pub v: &'a [f64],
     /// Column `i` is `W z_i`.
     pub u: &'a Mat<f64>,
+    /// Tokens transposed per sequence (`n` blocks of d×T, row-major): the logits are then `d`
+    /// contiguous axpys of length T, with no horizontal sums.
+    pub xt: &'a [f64],
+    /// `g_it = x_itᵀ v` for the linear head with a fixed `v` (`n·T`), computed once.
+    pub g_linear: Option<&'a [f64]>,
 }
 
 /// Per-thread scratch.
@@ -143,16 +148,19 @@ fn sequence_body(
     let xs = ctx.inst.tokens(i);
     let yi = ctx.inst.y[i];
     let ui = ctx.u.col_as_slice(i);
-    for (k, x) in xs.chunks_exact(d).enumerate() {
-        s.a[k] = dot(x, ui);
+    s.a.fill(0.0);
+    for (row, &uk) in ctx.xt[i * t * d..][..t * d].chunks_exact(t).zip(ui) {
+        axpy(uk, row, &mut s.a);
     }
     // Softmax in the log domain: e1_t = e^{a_t − a₁}, E = Σ e1, s_t = e1_t / E.
     let top = crate::data::argmax(&s.a);
     let a1 = s.a[top];
     let mut e_sum = 0.0;
-    for k in 0..t {
-        s.e1[k] = (s.a[k] - a1).exp();
-        e_sum += s.e1[k];
+    for (e, &a) in s.e1.iter_mut().zip(&s.a) {
+        *e = exp_nonpositive(a - a1);
+    }
+    for &e in &s.e1 {
+        e_sum += e;
     }
     let ln_e = e_sum.ln(); // logsumexp(a) = a₁ + ln E
     let max_prob = 1.0 / e_sum;
@@ -175,7 +183,8 @@ fn sequence_body(
         } else {
             ratio21 = a21.exp();
             for k in 0..t {
-                s.e2[k] = (s.a[k] - a2).exp();
+                // Only the top token has a_k > a₂, and its entry is overwritten below.
+                s.e2[k] = exp_nonpositive((s.a[k] - a2).min(0.0));
             }
         }
         s.e2[top] = 0.0; // never used: the top token's own term is handled apart
@@ -190,8 +199,13 @@ fn sequence_body(
     // Value scores g_t = x_tᵀ ∇h(x̄) and the prediction f.
     let (f, gap) = match ctx.head {
         Head::Linear => {
-            for (k, x) in xs.chunks_exact(d).enumerate() {
-                s.g[k] = dot(x, ctx.v);
+            match ctx.g_linear {
+                Some(g) => s.g.copy_from_slice(&g[i * t..][..t]),
+                None => {
+                    for (k, x) in xs.chunks_exact(d).enumerate() {
+                        s.g[k] = dot(x, ctx.v);
+                    }
+                }
             }
             // y f = γ* − Δ with Δ = Σ_t s_t (γ* − γ_t) = (gap_top + e^{a₂−a₁} Σ_{t≠top} e2_t gap_t)/E,
             // no cancellation; its logarithm is formed only for the diagnostics.
@@ -272,6 +286,51 @@ fn sequence_body(
     }
 }
 
+/// `e^x` for `x ≤ 0`, with ≤ 2 ulp error and results below `e^{-708}` flushed to zero (they are
+/// below 1e-300 of the softmax's largest term, which is 1). Branch-free so that the softmax loop
+/// vectorizes: Cody–Waite reduction `x = k ln2 + r`, `|r| ≤ ln2/2`, and the degree-13 Taylor
+/// polynomial of `e^r` (truncation < 5e-18).
+#[inline(always)]
+pub(super) fn exp_nonpositive(x: f64) -> f64 {
+    const MAGIC: f64 = 6755399441055744.0; // 1.5·2^52: adding it rounds to an integer
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    let xc = x.max(-708.0);
+    let kf = xc * std::f64::consts::LOG2_E + MAGIC;
+    let k = kf - MAGIC;
+    let r = (xc - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.0 / 6_227_020_800.0;
+    for c in [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    // 2^k from the integer held in the low bits of kf.
+    let scale = f64::from_bits(
+        kf.to_bits()
+            .wrapping_sub(MAGIC.to_bits())
+            .wrapping_add(1023)
+            << 52,
+    );
+    if x < -708.0 {
+        0.0
+    } else {
+        p * scale
+    }
+}
+
 /// `log(e^a + e^b)`.
 #[inline(always)]
 fn log_add(a: f64, b: f64) -> f64 {
@@ -280,4 +339,26 @@ fn log_add(a: f64, b: f64) -> f64 {
         return hi;
     }
     hi + (lo - hi).exp().ln_1p()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exp_nonpositive;
+
+    #[test]
+    fn exp_nonpositive_is_within_two_ulp_of_libm() {
+        let mut worst: f64 = 0.0;
+        for k in 0..200_000 {
+            let x = -708.0 * (k as f64 / 200_000.0).powi(2);
+            let (fast, exact) = (exp_nonpositive(x), x.exp());
+            worst = worst.max(((fast - exact) / exact).abs());
+        }
+        assert!(
+            worst <= 2.0 * f64::EPSILON,
+            "worst relative error {worst:e}"
+        );
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(-800.0), 0.0);
+        assert_eq!(exp_nonpositive(f64::NEG_INFINITY), 0.0);
+    }
 }

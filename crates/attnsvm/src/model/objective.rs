@@ -56,6 +56,10 @@ pub struct Objective<'a> {
     b: Vec<f64>,
     /// Column `i`: `x̄_i`.
     xbar: Vec<f64>,
+    /// Tokens transposed per sequence (see `kernel::Context::xt`).
+    xt: Vec<f64>,
+    /// `X v` for the `v` it was computed with (linear head).
+    g_linear: Option<(Vec<f64>, Vec<f64>)>,
     diagnostics: bool,
     parallel: bool,
 }
@@ -90,6 +94,8 @@ impl<'a> Objective<'a> {
             u: Mat::zeros(d, n),
             b: vec![0.0; n * d],
             xbar: vec![0.0; n * d],
+            xt: transpose_blocks(&inst.x, n, t, d),
+            g_linear: None,
             diagnostics: true,
             // Below ~30k multiply-adds per evaluation, threads cost more than they save.
             parallel: n > 1 && n * t * d >= 30_000,
@@ -207,12 +213,23 @@ impl<'a> Objective<'a> {
     /// Run the per-sequence kernel on every sequence, in parallel chunks when enabled.
     fn sequences(&mut self, v: &[f64]) -> Vec<kernel::SeqOut> {
         let (n, t, d) = (self.inst.n, self.inst.t, self.inst.d);
+        if self.head.is_linear() && self.g_linear.as_ref().is_none_or(|(v0, _)| v0 != v) {
+            let g = self
+                .inst
+                .x
+                .chunks_exact(d)
+                .map(|x| crate::linalg::dot(x, v))
+                .collect();
+            self.g_linear = Some((v.to_vec(), g));
+        }
         let ctx = kernel::Context {
             inst: self.inst,
             head: &self.head,
             loss: self.loss,
             v,
             u: &self.u,
+            xt: &self.xt,
+            g_linear: self.g_linear.as_ref().map(|(_, g)| g.as_slice()),
         };
         let chunk = if self.parallel {
             n.div_ceil(4 * rayon::current_num_threads()).max(1)
@@ -274,6 +291,19 @@ impl<'a> Objective<'a> {
             log_scale: m - (outs.len() as f64).ln(),
         }
     }
+}
+
+/// Each sequence's `T×d` token block transposed to `d×T` (row-major).
+fn transpose_blocks(x: &[f64], n: usize, t: usize, d: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * t * d];
+    for (blk, xt) in x.chunks_exact(t * d).zip(out.chunks_exact_mut(t * d)) {
+        for (tok, row) in blk.chunks_exact(d).enumerate() {
+            for (k, &val) in row.iter().enumerate() {
+                xt[k * t + tok] = val;
+            }
+        }
+    }
+    out
 }
 
 /// `log((1/n) Σ e^{x_i})`, or `None` when any term is undefined.
