@@ -62,10 +62,15 @@ impl Instance {
                 "X: empty instance (n, T, d) = ({n}, {t}, {d}); all must be ≥ 1"
             ));
         }
-        check_len("X", self.x.len(), n * t * d)?;
+        let ntd = n.checked_mul(t).and_then(|nt| nt.checked_mul(d));
+        check_len(
+            "X",
+            self.x.len(),
+            ntd.ok_or_else(|| invalid!("X: shape ({n}, {t}, {d}) is too large"))?,
+        )?;
         check_finite("X", &self.x, &[n, t, d])?;
         if let Some(z) = &self.z {
-            check_len("Z", z.len(), n * d)?;
+            check_len("Z", z.len(), n.saturating_mul(d))?;
             check_finite("Z", z, &[n, d])?;
         }
         check_len("y", self.y.len(), n)?;

@@ -24,9 +24,93 @@ fn npy_err(path: &Path, msg: impl Into<String>) -> Error {
 }
 
 fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
-    let file = File::open(path).map_err(|e| npy_err(path, format!("cannot open: {e}")))?;
-    npyz::NpyFile::new(BufReader::new(file))
-        .map_err(|e| npy_err(path, format!("not a valid .npy file (corrupt header: {e})")))
+    let mut file = File::open(path).map_err(|e| npy_err(path, format!("cannot open: {e}")))?;
+    check_declared_size(path, &file)?;
+    std::io::Seek::rewind(&mut file).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    npyz::NpyFile::new(BufReader::new(file)).map_err(|e| {
+        // npyz formats some parse errors over several lines; ours are one line.
+        let e = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        npy_err(path, format!("not a valid .npy file (corrupt header: {e})"))
+    })
+}
+
+/// Before npyz reads the header (it multiplies the shape without overflow checks): the shape must
+/// have a representable element count whose data fits in the file. Headers we cannot pre-parse are
+/// left to npyz's own checks.
+fn check_declared_size(path: &Path, file: &File) -> Result<()> {
+    let Some((header_end, shape, item)) = peek_header(file) else {
+        return Ok(());
+    };
+    let count = shape.iter().try_fold(1u64, |acc, &s| acc.checked_mul(s));
+    let bytes = count.and_then(|c| c.checked_mul(item));
+    let available = file
+        .metadata()
+        .map(|m| m.len().saturating_sub(header_end))
+        .unwrap_or(u64::MAX);
+    match bytes {
+        None => Err(npy_err(
+            path,
+            format!("shape {shape:?} has more elements than can be addressed"),
+        )),
+        Some(b) if b > available => Err(npy_err(
+            path,
+            format!("truncated data: shape {shape:?} needs {b} bytes, the file holds {available}"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `(offset of the data, shape, item size)` from a `.npy` header, when it has the usual form.
+fn peek_header(file: &File) -> Option<(u64, Vec<u64>, u64)> {
+    use std::io::Read;
+    let mut r = BufReader::new(file);
+    let mut pre = [0u8; 10];
+    r.read_exact(&mut pre).ok()?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as u64, 10),
+        2 | 3 => {
+            let mut more = [0u8; 2];
+            r.read_exact(&mut more).ok()?;
+            (
+                u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as u64,
+                12,
+            )
+        }
+        _ => return None,
+    };
+    let mut text = vec![0u8; usize::try_from(len).ok()?.min(1 << 20)];
+    r.read_exact(&mut text).ok()?;
+    let text = String::from_utf8(text).ok()?;
+    let descr = text.split("'descr':").nth(1)?.split('\'').nth(1)?;
+    let item: u64 = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)?
+        .parse()
+        .ok()?;
+    let shape = text
+        .split("'shape':")
+        .nth(1)?
+        .split('(')
+        .nth(1)?
+        .split(')')
+        .next()?;
+    let dims: Option<Vec<u64>> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse().ok())
+        .collect();
+    Some((start + len, dims?, item))
 }
 
 fn read_as<T: npyz::Deserialize>(

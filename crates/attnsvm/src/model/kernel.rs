@@ -225,8 +225,8 @@ fn sequence_body(
             )
         }
         Head::Lambda { lambda } => {
-            for k in 0..d {
-                s.gradh[k] = ctx.v[k] - 2.0 * lambda * xbar[k];
+            for ((gh, &vk), &xk) in s.gradh.iter_mut().zip(ctx.v).zip(xbar.iter()) {
+                *gh = vk - 2.0 * lambda * xk;
             }
             for (k, x) in xs.chunks_exact(d).enumerate() {
                 s.g[k] = dot(x, &s.gradh);
@@ -293,8 +293,8 @@ fn sequence_body(
 #[inline(always)]
 pub(super) fn exp_nonpositive(x: f64) -> f64 {
     const MAGIC: f64 = 6755399441055744.0; // 1.5·2^52: adding it rounds to an integer
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let xc = x.max(-708.0);
     let kf = xc * std::f64::consts::LOG2_E + MAGIC;
     let k = kf - MAGIC;

@@ -71,15 +71,13 @@ impl<'a> Objective<'a> {
         let (n, t, d) = (inst.n, inst.t, inst.d);
         let z = inst.queries(query_position)?;
         match &head {
-            Head::Relu { wv, u } => {
-                if wv.ncols() != d || wv.nrows() != u.len() {
-                    return Err(invalid!(
-                        "ReLU head: W_v is {}×{} and u has {} entries; expected d_h×{d} and d_h",
-                        wv.nrows(),
-                        wv.ncols(),
-                        u.len()
-                    ));
-                }
+            Head::Relu { wv, u } if wv.ncols() != d || wv.nrows() != u.len() => {
+                return Err(invalid!(
+                    "ReLU head: W_v is {}×{} and u has {} entries; expected d_h×{d} and d_h",
+                    wv.nrows(),
+                    wv.ncols(),
+                    u.len()
+                ));
             }
             Head::Lambda { lambda } if !lambda.is_finite() => {
                 return Err(invalid!("lambda head: λ = {lambda} is not finite"))
