@@ -1,1 +1,76 @@
-fn main() {}
+//! `attnsvm`: the command-line tool of the attnsvm toolkit. Thin: it parses, calls the library,
+//! writes the results and prints a short summary.
+//!
+//! Exit codes: 0 success; 1 an I/O failure; 2 bad input (a malformed instance, setting or config
+//! file, or a usage error); 130 a training run stopped by Ctrl-C (its outputs are still written).
+//! Every command validates all of its inputs before it writes anything, and builds its output
+//! directory under a temporary sibling name that is renamed into place at the end, so a failure
+//! never leaves a half-written output directory.
+
+mod cmd;
+mod config;
+mod error;
+mod output;
+mod plot;
+mod progress;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Compute, train and plot the optimization geometry of softmax attention.
+#[derive(Debug, Parser)]
+#[command(name = "attnsvm", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a seeded instance directory of one of the papers' data families.
+    Gen(cmd::gen::GenArgs),
+    /// Train one attention layer on an instance directory and record its trajectory.
+    Train(Box<cmd::train::TrainArgs>),
+    /// Plot the trajectory of a training run (RUN_DIR/trace.csv → trace.png, trace.svg).
+    Plot(cmd::plot::PlotArgs),
+    /// Run the papers' canonical two-sequence example end to end: data, training, plot.
+    Demo(cmd::demo::DemoArgs),
+}
+
+/// How a command that succeeded ended.
+pub enum Outcome {
+    Done,
+    /// Training was stopped by Ctrl-C; what it had was written.
+    Interrupted,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen(args) => cmd::gen::run(args),
+        Command::Train(args) => cmd::train::run(*args),
+        Command::Plot(args) => cmd::plot::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+    };
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            eprintln!("error: {}", error::one_line(&e));
+            ExitCode::from(error::exit_code(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
