@@ -3,11 +3,14 @@
 one thread) on the same instances, in one run. Prints one line per instance with both times per
 iteration, their ratio and the relative Frobenius difference of the final W, then a JSON summary.
 
-  python3 bench/ngd_vs_peer.py [--peer-python ~/peer-env/bin/python] [--repeats 3]
+  ~/peer-env/bin/python bench/ngd_vs_peer.py [--repeats 3]
 
-Needs a release build (`cargo build --release`) and the peer's environment (see its README)."""
-import argparse, json, os, subprocess, sys, tempfile
+Run it with the peer's Python (numpy, torch: see ../shared/peer/README.md) after
+`cargo build --release`."""
+import argparse, json, subprocess, sys, tempfile
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER = ROOT.parent / "shared" / "peer" / "attn_ref.py"
@@ -23,7 +26,7 @@ def run_json(cmd):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--peer-python", default=os.path.expanduser("~/peer-env/bin/python"))
+    ap.add_argument("--peer-python", default=sys.executable, help="Python with torch (default: this one)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs, each side")
     a = ap.parse_args()
     if not BIN.exists():
@@ -43,7 +46,6 @@ def main():
                                 "--iters", str(iters), "--init", "zero", "--out", out], check=True, capture_output=True)
                 s = json.loads(Path(out, "summary.json").read_text())
                 ours_s.append(s["seconds"] / s["iterations"])
-            import numpy as np
             Wp, Wo = np.load(f"{tmp}/peer_W.npy"), np.load(f"{out}/W.npy")
             rel = float(np.linalg.norm(Wo - Wp) / np.linalg.norm(Wp))
             row = dict(n=n, T=T, d=d, iters=iters, peer_per_iter_s=min(peer_s), attnsvm_per_iter_s=min(ours_s),

@@ -49,20 +49,40 @@ pub fn matmul_into(c: &mut Mat<f64>, a: faer::MatRef<'_, f64>, b: faer::MatRef<'
         })
         .flatten();
     match a_cols {
-        Some(a_cols) => {
-            for j in 0..b.ncols() {
-                let cj = c.col_as_slice_mut(j);
-                cj.fill(0.0);
-                for (k, ak) in a_cols.iter().enumerate() {
-                    axpy(b[(k, j)], ak, cj);
-                }
-            }
-        }
+        Some(a_cols) => small_matmul(c, &a_cols, b),
         None => {
             faer::linalg::matmul::matmul(c, faer::Accum::Replace, a, b, 1.0, faer::Par::Seq);
             clear_upper_simd_state();
         }
     }
+}
+
+/// `C = A·B` by column axpys, for small products; AVX2+FMA code where the CPU has it.
+fn small_matmul(c: &mut Mat<f64>, a_cols: &[&[f64]], b: faer::MatRef<'_, f64>) {
+    #[inline(always)]
+    fn body(c: &mut Mat<f64>, a_cols: &[&[f64]], b: faer::MatRef<'_, f64>) {
+        for j in 0..b.ncols() {
+            let cj = c.col_as_slice_mut(j);
+            cj.fill(0.0);
+            for (k, ak) in a_cols.iter().enumerate() {
+                let bkj = b[(k, j)];
+                for (ci, ai) in cj.iter_mut().zip(ak.iter()) {
+                    *ci += bkj * ai;
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn body_avx2(c: &mut Mat<f64>, a_cols: &[&[f64]], b: faer::MatRef<'_, f64>) {
+        body(c, a_cols, b)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features `body_avx2` is compiled for (checked above).
+        return unsafe { body_avx2(c, a_cols, b) };
+    }
+    body(c, a_cols, b)
 }
 
 /// Issue `vzeroupper` after faer's AVX-512 kernels. They return with the upper halves of the vector

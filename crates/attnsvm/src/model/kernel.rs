@@ -15,9 +15,8 @@ pub(super) struct Context<'a> {
     pub v: &'a [f64],
     /// Column `i` is `W z_i`.
     pub u: &'a Mat<f64>,
-    /// Tokens transposed per sequence (`n` blocks of d×T, row-major): the logits are then `d`
-    /// contiguous axpys of length T, with no horizontal sums.
-    pub xt: &'a [f64],
+    /// Whether `x̄_i` is needed (nonlinear heads, or the gradient in `v`).
+    pub need_xbar: bool,
     /// `g_it = x_itᵀ v` for the linear head with a fixed `v` (`n·T`), computed once.
     pub g_linear: Option<&'a [f64]>,
 }
@@ -28,6 +27,8 @@ pub(super) struct Scratch {
     g: Vec<f64>,
     e1: Vec<f64>,
     e2: Vec<f64>,
+    /// Per-token weights of a row sum.
+    w: Vec<f64>,
     gradh: Vec<f64>,
 }
 
@@ -38,6 +39,7 @@ impl Scratch {
             g: vec![0.0; t],
             e1: vec![0.0; t],
             e2: vec![0.0; t],
+            w: vec![0.0; t],
             gradh: vec![0.0; d],
         }
     }
@@ -97,7 +99,7 @@ pub(super) fn sequence(
         // SAFETY: the CPU supports the features `sequence_avx2` is compiled for (checked above).
         return unsafe { sequence_avx2(ctx, i, s, bi, xbar) };
     }
-    sequence_body(ctx, i, s, bi, xbar)
+    sequence_body::<false>(ctx, i, s, bi, xbar)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -109,35 +111,81 @@ fn sequence_avx2(
     bi: &mut [f64],
     xbar: &mut [f64],
 ) -> SeqOut {
-    sequence_body(ctx, i, s, bi, xbar)
+    sequence_body::<true>(ctx, i, s, bi, xbar)
 }
 
+/// `a·b + c`, fused where the kernel is compiled with FMA (a libm call otherwise).
 #[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+fn fmadd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// `Σ_k a_k b_k` with eight independent accumulators.
+#[inline(always)]
+fn dot<const FMA: bool>(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let (ca, ra) = a.as_chunks::<8>();
     let (cb, rb) = b.as_chunks::<8>();
     for (x, y) in ca.iter().zip(cb) {
         for k in 0..8 {
-            acc[k] += x[k] * y[k];
+            acc[k] = fmadd::<FMA>(x[k], y[k], acc[k]);
         }
     }
     let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
+        s = fmadd::<FMA>(*x, *y, s);
     }
     s
 }
 
+/// `Σ_q e_q (g_k − g_q)`, each term formed exactly (no `g_k Σe − Σ e g` cancellation), with four
+/// accumulators so that it vectorizes.
 #[inline(always)]
-fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
-    for (yk, xk) in y.iter_mut().zip(x) {
-        *yk += a * xk;
+fn weighted_gaps<const FMA: bool>(e: &[f64], gk: f64, g: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ce, re) = e.as_chunks::<4>();
+    let (cg, rg) = g.as_chunks::<4>();
+    for (ee, gg) in ce.iter().zip(cg) {
+        for l in 0..4 {
+            acc[l] = fmadd::<FMA>(ee[l], gk - gg[l], acc[l]);
+        }
+    }
+    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    for (ee, gg) in re.iter().zip(rg) {
+        s = fmadd::<FMA>(*ee, gk - gg, s);
+    }
+    s
+}
+
+/// `out = Σ_t w_t x_t` over the rows `x_t` of a `T×d` block, eight columns at a time so that the
+/// partial sums stay in registers (one read of the block, no read-modify-write of `out` per row).
+#[inline(always)]
+fn weighted_row_sum<const FMA: bool>(x: &[f64], d: usize, w: &[f64], out: &mut [f64]) {
+    let full = d / 8 * 8;
+    for c in (0..full).step_by(8) {
+        let mut acc = [0.0f64; 8];
+        for (row, &wt) in x.chunks_exact(d).zip(w) {
+            let xr = &row[c..c + 8];
+            for l in 0..8 {
+                acc[l] = fmadd::<FMA>(wt, xr[l], acc[l]);
+            }
+        }
+        out[c..c + 8].copy_from_slice(&acc);
+    }
+    for (c, o) in out.iter_mut().enumerate().skip(full) {
+        *o = x
+            .chunks_exact(d)
+            .zip(w)
+            .fold(0.0, |acc, (row, &wt)| fmadd::<FMA>(wt, row[c], acc));
     }
 }
 
 #[inline(always)]
-fn sequence_body(
+fn sequence_body<const FMA: bool>(
     ctx: &Context,
     i: usize,
     s: &mut Scratch,
@@ -148,16 +196,15 @@ fn sequence_body(
     let xs = ctx.inst.tokens(i);
     let yi = ctx.inst.y[i];
     let ui = ctx.u.col_as_slice(i);
-    s.a.fill(0.0);
-    for (row, &uk) in ctx.xt[i * t * d..][..t * d].chunks_exact(t).zip(ui) {
-        axpy(uk, row, &mut s.a);
+    for (a, x) in s.a.iter_mut().zip(xs.chunks_exact(d)) {
+        *a = dot::<FMA>(x, ui);
     }
     // Softmax in the log domain: e1_t = e^{a_t − a₁}, E = Σ e1, s_t = e1_t / E.
     let top = crate::data::argmax(&s.a);
     let a1 = s.a[top];
     let mut e_sum = 0.0;
     for (e, &a) in s.e1.iter_mut().zip(&s.a) {
-        *e = exp_nonpositive(a - a1);
+        *e = exp_nonpositive::<FMA>(a - a1);
     }
     for &e in &s.e1 {
         e_sum += e;
@@ -184,7 +231,7 @@ fn sequence_body(
             ratio21 = a21.exp();
             for k in 0..t {
                 // Only the top token has a_k > a₂, and its entry is overwritten below.
-                s.e2[k] = exp_nonpositive((s.a[k] - a2).min(0.0));
+                s.e2[k] = exp_nonpositive::<FMA>((s.a[k] - a2).min(0.0));
             }
         }
         s.e2[top] = 0.0; // never used: the top token's own term is handled apart
@@ -192,9 +239,11 @@ fn sequence_body(
     let sum_e2: f64 = s.e2.iter().sum();
 
     // x̄ = Σ s_t x_t.
-    xbar.fill(0.0);
-    for (k, x) in xs.chunks_exact(d).enumerate() {
-        axpy(s.e1[k] / e_sum, x, xbar);
+    if ctx.need_xbar {
+        for (w, &e) in s.w.iter_mut().zip(&s.e1) {
+            *w = e / e_sum;
+        }
+        weighted_row_sum::<FMA>(xs, d, &s.w, xbar);
     }
     // Value scores g_t = x_tᵀ ∇h(x̄) and the prediction f.
     let (f, gap) = match ctx.head {
@@ -203,7 +252,7 @@ fn sequence_body(
                 Some(g) => s.g.copy_from_slice(&g[i * t..][..t]),
                 None => {
                     for (k, x) in xs.chunks_exact(d).enumerate() {
-                        s.g[k] = dot(x, ctx.v);
+                        s.g[k] = dot::<FMA>(x, ctx.v);
                     }
                 }
             }
@@ -229,9 +278,12 @@ fn sequence_body(
                 *gh = vk - 2.0 * lambda * xk;
             }
             for (k, x) in xs.chunks_exact(d).enumerate() {
-                s.g[k] = dot(x, &s.gradh);
+                s.g[k] = dot::<FMA>(x, &s.gradh);
             }
-            (dot(ctx.v, xbar) - lambda * dot(xbar, xbar), None)
+            (
+                dot::<FMA>(ctx.v, xbar) - lambda * dot::<FMA>(xbar, xbar),
+                None,
+            )
         }
         Head::Relu { wv, u } => {
             let mut f = 0.0;
@@ -246,7 +298,7 @@ fn sequence_body(
                 }
             }
             for (k, x) in xs.chunks_exact(d).enumerate() {
-                s.g[k] = dot(x, &s.gradh);
+                s.g[k] = dot::<FMA>(x, &s.gradh);
             }
             (f, None)
         }
@@ -256,20 +308,20 @@ fn sequence_body(
 
     // b_i = −y_i Σ_t δ̃_t x_t with
     //   δ̃_top = Σ_{τ≠top} e2_τ (g_top − g_τ),   δ̃_t = e2_t Σ_τ e1_τ (g_t − g_τ)  (t ≠ top).
-    bi.fill(0.0);
     let log_weight = if t > 1 {
-        let g_top = s.g[top];
-        for (k, x) in xs.chunks_exact(d).enumerate() {
+        for k in 0..t {
             let gk = s.g[k];
             let delta = if k == top {
-                (0..t).map(|q| s.e2[q] * (g_top - s.g[q])).sum::<f64>()
+                weighted_gaps::<FMA>(&s.e2, gk, &s.g)
             } else {
-                s.e2[k] * (0..t).map(|q| s.e1[q] * (gk - s.g[q])).sum::<f64>()
+                s.e2[k] * weighted_gaps::<FMA>(&s.e1, gk, &s.g)
             };
-            axpy(-yi * delta, x, bi);
+            s.w[k] = -yi * delta;
         }
+        weighted_row_sum::<FMA>(xs, d, &s.w, bi);
         log_neg_derivative + (a21 - 2.0 * ln_e)
     } else {
+        bi.fill(0.0);
         f64::NEG_INFINITY
     };
     SeqOut {
@@ -291,14 +343,14 @@ fn sequence_body(
 /// vectorizes: Cody–Waite reduction `x = k ln2 + r`, `|r| ≤ ln2/2`, and the degree-13 Taylor
 /// polynomial of `e^r` (truncation < 5e-18).
 #[inline(always)]
-pub(super) fn exp_nonpositive(x: f64) -> f64 {
+pub(super) fn exp_nonpositive<const FMA: bool>(x: f64) -> f64 {
     const MAGIC: f64 = 6755399441055744.0; // 1.5·2^52: adding it rounds to an integer
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let xc = x.max(-708.0);
     let kf = xc * std::f64::consts::LOG2_E + MAGIC;
     let k = kf - MAGIC;
-    let r = (xc - k * LN2_HI) - k * LN2_LO;
+    let r = (xc - k * LN2_HI) - k * LN2_LO; // k·LN2_HI is exact: LN2_HI has 32 significant bits
     let mut p = 1.0 / 6_227_020_800.0;
     for c in [
         1.0 / 479_001_600.0,
@@ -315,7 +367,7 @@ pub(super) fn exp_nonpositive(x: f64) -> f64 {
         1.0,
         1.0,
     ] {
-        p = p * r + c;
+        p = fmadd::<FMA>(p, r, c);
     }
     // 2^k from the integer held in the low bits of kf.
     let scale = f64::from_bits(
@@ -350,15 +402,17 @@ mod tests {
         let mut worst: f64 = 0.0;
         for k in 0..200_000 {
             let x = -708.0 * (k as f64 / 200_000.0).powi(2);
-            let (fast, exact) = (exp_nonpositive(x), x.exp());
+            let (fast, exact) = (exp_nonpositive::<false>(x), x.exp());
+            let fused = exp_nonpositive::<true>(x);
+            worst = worst.max(((fused - exact) / exact).abs());
             worst = worst.max(((fast - exact) / exact).abs());
         }
         assert!(
             worst <= 2.0 * f64::EPSILON,
             "worst relative error {worst:e}"
         );
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert_eq!(exp_nonpositive(-800.0), 0.0);
-        assert_eq!(exp_nonpositive(f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpositive::<false>(0.0), 1.0);
+        assert_eq!(exp_nonpositive::<false>(-800.0), 0.0);
+        assert_eq!(exp_nonpositive::<false>(f64::NEG_INFINITY), 0.0);
     }
 }

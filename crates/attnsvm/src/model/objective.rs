@@ -56,8 +56,6 @@ pub struct Objective<'a> {
     b: Vec<f64>,
     /// Column `i`: `x̄_i`.
     xbar: Vec<f64>,
-    /// Tokens transposed per sequence (see `kernel::Context::xt`).
-    xt: Vec<f64>,
     /// `X v` for the `v` it was computed with (linear head).
     g_linear: Option<(Vec<f64>, Vec<f64>)>,
     diagnostics: bool,
@@ -92,11 +90,11 @@ impl<'a> Objective<'a> {
             u: Mat::zeros(d, n),
             b: vec![0.0; n * d],
             xbar: vec![0.0; n * d],
-            xt: transpose_blocks(&inst.x, n, t, d),
             g_linear: None,
             diagnostics: true,
-            // Below ~30k multiply-adds per evaluation, threads cost more than they save.
-            parallel: n > 1 && n * t * d >= 30_000,
+            // Off unless the instance is large: on the 2-vCPU machines we measured, the second thread
+            // shares a physical core and brought no speed-up at (n, T, d) = (1000, 16, 32).
+            parallel: n > 1 && n * t * d >= 1 << 23,
         })
     }
 
@@ -156,7 +154,8 @@ impl<'a> Objective<'a> {
         // Any faer call before this one (norms, sums in the trainer) may have left the upper
         // vector state dirty, which slows every libm call of the kernel ≈ 30× (see linalg).
         crate::linalg::clear_upper_simd_state();
-        let outs = self.sequences(v);
+        let need_xbar = grad_v || !self.head.is_linear();
+        let outs = self.sequences(v, need_xbar);
         // Global log-scale: the largest per-sequence weight.
         let m = outs
             .iter()
@@ -209,7 +208,7 @@ impl<'a> Objective<'a> {
     }
 
     /// Run the per-sequence kernel on every sequence, in parallel chunks when enabled.
-    fn sequences(&mut self, v: &[f64]) -> Vec<kernel::SeqOut> {
+    fn sequences(&mut self, v: &[f64], need_xbar: bool) -> Vec<kernel::SeqOut> {
         let (n, t, d) = (self.inst.n, self.inst.t, self.inst.d);
         if self.head.is_linear() && self.g_linear.as_ref().is_none_or(|(v0, _)| v0 != v) {
             let g = self
@@ -226,7 +225,7 @@ impl<'a> Objective<'a> {
             loss: self.loss,
             v,
             u: &self.u,
-            xt: &self.xt,
+            need_xbar,
             g_linear: self.g_linear.as_ref().map(|(_, g)| g.as_slice()),
         };
         let chunk = if self.parallel {
@@ -289,19 +288,6 @@ impl<'a> Objective<'a> {
             log_scale: m - (outs.len() as f64).ln(),
         }
     }
-}
-
-/// Each sequence's `T×d` token block transposed to `d×T` (row-major).
-fn transpose_blocks(x: &[f64], n: usize, t: usize, d: usize) -> Vec<f64> {
-    let mut out = vec![0.0; n * t * d];
-    for (blk, xt) in x.chunks_exact(t * d).zip(out.chunks_exact_mut(t * d)) {
-        for (tok, row) in blk.chunks_exact(d).enumerate() {
-            for (k, &val) in row.iter().enumerate() {
-                xt[k * t + tok] = val;
-            }
-        }
-    }
-    out
 }
 
 /// `log((1/n) Σ e^{x_i})`, or `None` when any term is undefined.
