@@ -41,7 +41,8 @@ pub fn matmul_into(c: &mut Mat<f64>, a: faer::MatRef<'_, f64>, b: faer::MatRef<'
         (a.nrows(), b.ncols(), b.nrows())
     );
     let flops = a.nrows() * a.ncols() * b.ncols();
-    let a_cols: Option<Vec<&[f64]>> = (flops < 32_768)
+    let b_contiguous = b.try_as_col_major().is_some() || b.transpose().try_as_col_major().is_some();
+    let a_cols: Option<Vec<&[f64]>> = (flops < 32_768 && b_contiguous)
         .then(|| {
             (0..a.ncols())
                 .map(|k| a.col(k).try_as_col_major().map(|col| col.as_slice()))
@@ -57,17 +58,32 @@ pub fn matmul_into(c: &mut Mat<f64>, a: faer::MatRef<'_, f64>, b: faer::MatRef<'
     }
 }
 
-/// `C = A·B` by column axpys, for small products; AVX2+FMA code where the CPU has it.
+/// `C = A·B` by column axpys, for small products; AVX2+FMA code where the CPU has it. `B` is read
+/// through contiguous slices (column-major, or row-major as a transposed view), never by index.
 fn small_matmul(c: &mut Mat<f64>, a_cols: &[&[f64]], b: faer::MatRef<'_, f64>) {
     #[inline(always)]
     fn body(c: &mut Mat<f64>, a_cols: &[&[f64]], b: faer::MatRef<'_, f64>) {
-        for j in 0..b.ncols() {
-            let cj = c.col_as_slice_mut(j);
-            cj.fill(0.0);
+        if let Some(bc) = b.try_as_col_major() {
+            for j in 0..b.ncols() {
+                let (cj, bj) = (c.col_as_slice_mut(j), bc.col(j).as_slice());
+                cj.fill(0.0);
+                for (ak, &bkj) in a_cols.iter().zip(bj) {
+                    for (ci, ai) in cj.iter_mut().zip(ak.iter()) {
+                        *ci += bkj * ai;
+                    }
+                }
+            }
+        } else {
+            let bt = b.transpose();
+            let br = bt
+                .try_as_col_major()
+                .expect("B is column- or row-major (checked by caller)");
+            (0..c.ncols()).for_each(|j| c.col_as_slice_mut(j).fill(0.0));
             for (k, ak) in a_cols.iter().enumerate() {
-                let bkj = b[(k, j)];
-                for (ci, ai) in cj.iter_mut().zip(ak.iter()) {
-                    *ci += bkj * ai;
+                for (j, &bkj) in br.col(k).as_slice().iter().enumerate() {
+                    for (ci, ai) in c.col_as_slice_mut(j).iter_mut().zip(ak.iter()) {
+                        *ci += bkj * ai;
+                    }
                 }
             }
         }
