@@ -173,20 +173,22 @@ fn header(path: &Path) -> Result<(npyz::NpyFile<BufReader<File>>, Vec<usize>, St
     Ok((npy, shape, dtype))
 }
 
-/// Read a floating-point array; `float32` is widened to `float64`.
-pub fn read_f64(path: &Path) -> Result<Array<f64>> {
+/// Read an array stored as `T` (dtype code `wide`, e.g. `f8`) or as a narrower `N` (`narrow`,
+/// widened exactly); `what` names the accepted dtypes in the error.
+fn read_widened<T, N>(path: &Path, wide: &str, narrow: &str, what: &str) -> Result<Array<T>>
+where
+    T: npyz::Deserialize + From<N> + Copy,
+    N: npyz::Deserialize,
+{
     let (npy, shape, dtype) = header(path)?;
     let fortran = npy.order() == npyz::Order::Fortran;
     let data = match &dtype[1..] {
-        "f8" => read_as::<f64>(path, npy)?,
-        "f4" => read_as::<f32>(path, npy)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
+        code if code == wide => read_as::<T>(path, npy)?,
+        code if code == narrow => read_as::<N>(path, npy)?.into_iter().map(T::from).collect(),
         _ => {
             return Err(npy_err(
                 path,
-                format!("unsupported dtype '{dtype}': expected float64 or float32"),
+                format!("unsupported dtype '{dtype}': expected {what}"),
             ))
         }
     };
@@ -198,29 +200,14 @@ pub fn read_f64(path: &Path) -> Result<Array<f64>> {
     Ok(Array { shape, data })
 }
 
+/// Read a floating-point array; `float32` is widened to `float64`.
+pub fn read_f64(path: &Path) -> Result<Array<f64>> {
+    read_widened::<f64, f32>(path, "f8", "f4", "float64 or float32")
+}
+
 /// Read an integer array (`int64` or `int32`).
 pub fn read_i64(path: &Path) -> Result<Array<i64>> {
-    let (npy, shape, dtype) = header(path)?;
-    let fortran = npy.order() == npyz::Order::Fortran;
-    let data = match &dtype[1..] {
-        "i8" => read_as::<i64>(path, npy)?,
-        "i4" => read_as::<i32>(path, npy)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        _ => {
-            return Err(npy_err(
-                path,
-                format!("unsupported dtype '{dtype}': expected int64 or int32"),
-            ))
-        }
-    };
-    let data = if fortran {
-        fortran_to_c(&shape, data)
-    } else {
-        data
-    };
-    Ok(Array { shape, data })
+    read_widened::<i64, i32>(path, "i8", "i4", "int64 or int32")
 }
 
 fn write_npy<T: npyz::AutoSerialize + Copy>(
