@@ -159,43 +159,18 @@ impl Instance {
             return Err(shape_err(dir, "X", &xa.shape, "(n, T, d)"));
         };
         let z = if dir.join("Z.npy").exists() {
-            let za = npy::read_f64(&dir.join("Z.npy"))?;
-            if za.shape != [n, d] {
-                return Err(shape_err(
-                    dir,
-                    "Z",
-                    &za.shape,
-                    &format!("({n}, {d}) to match X"),
-                ));
-            }
-            Some(za.data)
+            Some(read_matching(dir, "Z", &[n, d])?)
         } else {
             None
         };
-        let ya = npy::read_f64(&dir.join("y.npy"))?;
-        if ya.shape != [n] {
-            return Err(shape_err(
-                dir,
-                "y",
-                &ya.shape,
-                &format!("({n},) to match X"),
-            ));
-        }
-        let va = npy::read_f64(&dir.join("v.npy"))?;
-        if va.shape != [d] {
-            return Err(shape_err(
-                dir,
-                "v",
-                &va.shape,
-                &format!("({d},) to match X"),
-            ));
-        }
+        let y = read_matching(dir, "y", &[n])?;
+        let v = read_matching(dir, "v", &[d])?;
         let alpha = if dir.join("alpha.npy").exists() {
             Some(read_alpha(&dir.join("alpha.npy"), n, t)?)
         } else {
             None
         };
-        Instance::new((n, t, d), xa.data, z, ya.data, va.data, alpha).map_err(|e| match e {
+        Instance::new((n, t, d), xa.data, z, y, v, alpha).map_err(|e| match e {
             Error::Invalid(m) => invalid!("{}: {m}", dir.display()),
             e => e,
         })
@@ -244,6 +219,26 @@ fn shape_err(dir: &Path, name: &str, got: &[usize], want: &str) -> Error {
         path: dir.join(format!("{name}.npy")),
         msg: format!("wrong shape {got:?}: expected {want}"),
     }
+}
+
+/// Read `dir/name.npy` and check that its shape is `want` (the sizes `X` implies).
+fn read_matching(dir: &Path, name: &str, want: &[usize]) -> Result<Vec<f64>> {
+    let a = npy::read_f64(&dir.join(format!("{name}.npy")))?;
+    if a.shape != want {
+        let dims: Vec<String> = want.iter().map(usize::to_string).collect();
+        let tuple = if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        };
+        return Err(shape_err(
+            dir,
+            name,
+            &a.shape,
+            &format!("{tuple} to match X"),
+        ));
+    }
+    Ok(a.data)
 }
 
 fn check_len(name: &str, got: usize, want: usize) -> Result<()> {
