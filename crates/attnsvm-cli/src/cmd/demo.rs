@@ -21,25 +21,6 @@ use crate::output::{check_destination, write_json, Staging, TOOL};
 use crate::run::{self, Inputs, RunSummary};
 use crate::Outcome;
 
-/// Tokens `X[i][t]` of `visualization1` (float32 values of the paper's notebook).
-const X: [[[f32; 2]; 3]; 2] = [
-    [
-        [-0.981_496_8, 0.186_395_2],
-        [-1.135_571_8, -0.049_839_072],
-        [-1.456_830_5, 0.114_505_18],
-    ],
-    [
-        [0.691_717_4, -0.168_915_84],
-        [0.732_312_8, -0.017_475_054],
-        [0.941_347_1, -0.289_690_8],
-    ],
-];
-/// Queries `z_i`.
-const Z: [[f32; 2]; 2] = [[0.845_011_35, 0.534_748_4], [-0.636_263_97, -0.771_471_4]];
-/// The linear head `v`.
-const V: [f32; 2] = [0.927_319_94, 0.374_269_66];
-/// Labels.
-const Y: [f64; 2] = [1.0, 1.0];
 /// The learning rate of the paper's run.
 const LR: f64 = 0.1;
 
@@ -55,18 +36,7 @@ pub struct DemoArgs {
 
 /// The `visualization1` instance, with `alpha` = its globally optimal tokens.
 pub fn instance() -> Instance {
-    let x = X
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|&e| f64::from(e))
-        .collect();
-    let z = Z.iter().flatten().map(|&e| f64::from(e)).collect();
-    let v = V.iter().map(|&e| f64::from(e)).collect();
-    let mut inst = Instance::new((2, 3, 2), x, Some(z), Y.to_vec(), v, None)
-        .expect("the demo instance is valid");
-    inst.alpha = Some(inst.optimal_tokens());
-    inst
+    attnsvm::data::fixtures::visualization1()
 }
 
 /// What `DIR/summary.json` of the demo holds.
@@ -180,20 +150,4 @@ fn is_power_of_ten(mut k: usize) -> bool {
         k /= 10;
     }
     k == 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_demo_instance_has_the_papers_scores_and_optimal_tokens() {
-        let inst = instance();
-        // γ of spec §4.1, to the 5 digits given there.
-        let want = [-0.84040, -1.07169, -1.30809, 0.57822, 0.67255, 0.76451];
-        for (g, w) in inst.scores().iter().zip(want) {
-            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
-        }
-        assert_eq!(inst.optimal_tokens(), vec![0, 2]);
-    }
 }

@@ -5,6 +5,7 @@
 //! `v.npy` (d,) and optional `alpha.npy` (n,) int64 (selected tokens). `float32` arrays are widened,
 //! `int32` indices accepted.
 
+pub mod fixtures;
 pub mod generate;
 pub mod npy;
 
