@@ -47,6 +47,13 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Die quietly when stdout is a closed pipe (`attnsvm train … | head`), as command-line tools
+    // do, instead of panicking in `println!`. Outputs are written before anything is printed.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen(args) => cmd::gen::run(args),
