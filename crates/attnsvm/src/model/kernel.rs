@@ -33,7 +33,7 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
-    pub fn new(t: usize, d: usize, _head: &Head) -> Self {
+    pub fn new(t: usize, d: usize) -> Self {
         Scratch {
             a: vec![0.0; t],
             g: vec![0.0; t],
@@ -86,32 +86,55 @@ impl SeqOut {
     }
 }
 
-/// Sequence `i`: writes `b_i = −y_i X_iᵀ δ̃_i` (before the factor `ρ_i`) and `x̄_i`.
-pub(super) fn sequence(
+/// Sequences `first, first+1, …` (one per `d`-block of `bs` and `xbars`): writes each
+/// `b_i = −y_i X_iᵀ δ̃_i` (before the factor `ρ_i`) and `x̄_i`, and appends the per-sequence results.
+/// The CPU's features are checked once per call, not per sequence.
+pub(super) fn sequences(
     ctx: &Context,
-    i: usize,
+    first: usize,
     s: &mut Scratch,
-    bi: &mut [f64],
-    xbar: &mut [f64],
-) -> SeqOut {
+    bs: &mut [f64],
+    xbars: &mut [f64],
+    outs: &mut Vec<SeqOut>,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features `sequence_avx2` is compiled for (checked above).
-        return unsafe { sequence_avx2(ctx, i, s, bi, xbar) };
+        // SAFETY: the CPU supports the features `sequences_avx2` is compiled for (checked above).
+        return unsafe { sequences_avx2(ctx, first, s, bs, xbars, outs) };
     }
-    sequence_body::<false>(ctx, i, s, bi, xbar)
+    sequences_body::<false>(ctx, first, s, bs, xbars, outs)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn sequence_avx2(
+fn sequences_avx2(
     ctx: &Context,
-    i: usize,
+    first: usize,
     s: &mut Scratch,
-    bi: &mut [f64],
-    xbar: &mut [f64],
-) -> SeqOut {
-    sequence_body::<true>(ctx, i, s, bi, xbar)
+    bs: &mut [f64],
+    xbars: &mut [f64],
+    outs: &mut Vec<SeqOut>,
+) {
+    sequences_body::<true>(ctx, first, s, bs, xbars, outs)
+}
+
+#[inline(always)]
+fn sequences_body<const FMA: bool>(
+    ctx: &Context,
+    first: usize,
+    s: &mut Scratch,
+    bs: &mut [f64],
+    xbars: &mut [f64],
+    outs: &mut Vec<SeqOut>,
+) {
+    let d = ctx.inst.d;
+    for (k, (bi, xbar)) in bs
+        .chunks_exact_mut(d)
+        .zip(xbars.chunks_exact_mut(d))
+        .enumerate()
+    {
+        outs.push(sequence_body::<FMA>(ctx, first + k, s, bi, xbar));
+    }
 }
 
 /// `a·b + c`, fused where the kernel is compiled with FMA (a libm call otherwise).

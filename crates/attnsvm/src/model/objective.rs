@@ -56,6 +56,8 @@ pub struct Objective<'a> {
     b: Vec<f64>,
     /// Column `i`: `x̄_i`.
     xbar: Vec<f64>,
+    /// Per-sequence scratch of the serial path, kept across evaluations.
+    scratch: kernel::Scratch,
     /// `X v` for the `v` it was computed with (linear head).
     g_linear: Option<(Vec<f64>, Vec<f64>)>,
     diagnostics: bool,
@@ -90,6 +92,7 @@ impl<'a> Objective<'a> {
             u: Mat::zeros(d, n),
             b: vec![0.0; n * d],
             xbar: vec![0.0; n * d],
+            scratch: kernel::Scratch::new(t, d),
             g_linear: None,
             diagnostics: true,
             // Off unless the instance is large: on the 2-vCPU machines we measured, the second thread
@@ -163,7 +166,7 @@ impl<'a> Objective<'a> {
             .fold(f64::NEG_INFINITY, f64::max);
         for (o, bi) in outs.iter().zip(self.b.chunks_exact_mut(d)) {
             let rho = if m.is_finite() {
-                (o.log_weight - m).exp()
+                kernel::exp_nonpositive::<false>(o.log_weight - m)
             } else {
                 0.0
             };
@@ -228,40 +231,34 @@ impl<'a> Objective<'a> {
             need_xbar,
             g_linear: self.g_linear.as_ref().map(|(_, g)| g.as_slice()),
         };
-        let chunk = if self.parallel {
-            n.div_ceil(4 * rayon::current_num_threads()).max(1)
-        } else {
-            n
-        };
+        if !self.parallel {
+            let mut outs = Vec::with_capacity(n);
+            crate::linalg::clear_upper_simd_state();
+            kernel::sequences(
+                &ctx,
+                0,
+                &mut self.scratch,
+                &mut self.b,
+                &mut self.xbar,
+                &mut outs,
+            );
+            return outs;
+        }
+        let chunk = n.div_ceil(4 * rayon::current_num_threads()).max(1);
         let run = |(c, (bs, xs)): (usize, (&mut [f64], &mut [f64]))| {
             crate::linalg::clear_upper_simd_state();
-            let mut scratch = kernel::Scratch::new(t, d, &self.head);
-            let first = c * chunk;
+            let mut scratch = kernel::Scratch::new(t, d);
             let mut outs = Vec::with_capacity(bs.len() / d);
-            for (k, (bi, xi)) in bs
-                .chunks_exact_mut(d)
-                .zip(xs.chunks_exact_mut(d))
-                .enumerate()
-            {
-                outs.push(kernel::sequence(&ctx, first + k, &mut scratch, bi, xi));
-            }
+            kernel::sequences(&ctx, c * chunk, &mut scratch, bs, xs, &mut outs);
             outs
         };
-        let pieces: Vec<Vec<kernel::SeqOut>> = if self.parallel {
-            self.b
-                .par_chunks_mut(chunk * d)
-                .zip(self.xbar.par_chunks_mut(chunk * d))
-                .enumerate()
-                .map(run)
-                .collect()
-        } else {
-            self.b
-                .chunks_mut(chunk * d)
-                .zip(self.xbar.chunks_mut(chunk * d))
-                .enumerate()
-                .map(run)
-                .collect()
-        };
+        let pieces: Vec<Vec<kernel::SeqOut>> = self
+            .b
+            .par_chunks_mut(chunk * d)
+            .zip(self.xbar.par_chunks_mut(chunk * d))
+            .enumerate()
+            .map(run)
+            .collect();
         pieces.into_iter().flatten().collect()
     }
 
