@@ -30,6 +30,7 @@ pub mod data;
 pub mod error;
 pub mod linalg;
 pub mod model;
+pub mod solvers;
 pub mod train;
 
 pub use error::{Error, Result};
