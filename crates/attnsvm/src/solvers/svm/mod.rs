@@ -26,9 +26,12 @@
 
 mod certificate;
 mod dual;
+pub mod equivalence;
+mod mnp;
 mod nuclear;
 mod oracle;
 mod problem;
+pub mod tokens;
 
 pub use certificate::{certify, farkas, Farkas, Kkt};
 pub use problem::{AttSvmProblem, Constraint, Layout, Norm, Sample};
