@@ -38,12 +38,18 @@ const POLISH_EVERY: usize = 50;
 
 pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
     let mut cd = Cd::new(p, s.seed);
-    solve_from(p, s, &mut cd)
+    solve_from(p, s, &mut cd, false)
 }
 
-/// Run the engine from the state in `cd` (warm starts reuse the multipliers).
-pub(crate) fn solve_from(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd) -> SvmSolution {
+/// Run the engine from the state in `cd` (warm starts reuse the multipliers; with `polish_first`
+/// the support set of the warm start is tried before any epoch).
+pub(crate) fn solve_from(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, polish_first: bool) -> SvmSolution {
     let start = Instant::now();
+    if polish_first {
+        if let Some(sol) = polish(p, s, cd, 0) {
+            return sol;
+        }
+    }
     // Polish when the projected-gradient spread falls below `eps`, or at checkpoints (which also
     // test for infeasibility) every `interval` epochs, the interval doubling.
     let mut eps = 1e-2f64;
@@ -212,7 +218,7 @@ impl<'p, 'a> Cd<'p, 'a> {
 }
 
 /// The Gram matrix `⟨A_k, A_l⟩ = (a_kᵀa_l)(z_kᵀz_l)` of the constraints in `set`, by two products.
-fn gram(p: &AttSvmProblem, set: &[usize]) -> Mat<f64> {
+pub(crate) fn gram(p: &AttSvmProblem, set: &[usize]) -> Mat<f64> {
     let d = p.d;
     let a = Mat::from_fn(set.len(), d, |r, j| {
         let c = p.constraints()[set[r]];
@@ -227,6 +233,59 @@ fn gram(p: &AttSvmProblem, set: &[usize]) -> Mat<f64> {
     let q = Mat::from_fn(n, n, |i, j| aa[(i, j)] * zz[(i, j)]);
     clear_upper_simd_state();
     q
+}
+
+/// Largest support set the polish factorizes (a dense Cholesky of this size costs ~20 GFLOP).
+const MAX_POLISH_SET: usize = 6000;
+
+/// Gram entries of every constraint that entered the polish's working set: the first set by two
+/// products, later additions row by row (O(d) per entry).
+struct GramCache {
+    members: Vec<usize>,
+    pos: std::collections::HashMap<usize, usize>,
+    /// Lower triangle: `rows[i][j]`, `j ≤ i`, over `members`.
+    rows: Vec<Vec<f64>>,
+}
+
+impl GramCache {
+    fn new(p: &AttSvmProblem, set: &[usize]) -> Self {
+        let q = gram(p, set);
+        let rows = (0..set.len()).map(|i| (0..=i).map(|j| q[(i, j)]).collect()).collect();
+        let pos = set.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+        GramCache { members: set.to_vec(), pos, rows }
+    }
+
+    fn add(&mut self, p: &AttSvmProblem, k: usize) {
+        if self.pos.contains_key(&k) {
+            return;
+        }
+        let mut row: Vec<f64> = self.members.iter().map(|&l| p.gram(k, l)).collect();
+        row.push(p.norm_sq(k));
+        self.pos.insert(k, self.members.len());
+        self.members.push(k);
+        self.rows.push(row);
+    }
+
+    fn get(&self, a: usize, b: usize) -> f64 {
+        let (i, j) = (self.pos[&a], self.pos[&b]);
+        if i >= j {
+            self.rows[i][j]
+        } else {
+            self.rows[j][i]
+        }
+    }
+
+    fn sub(&self, set: &[usize]) -> Mat<f64> {
+        let idx: Vec<usize> = set.iter().map(|k| self.pos[k]).collect();
+        Mat::from_fn(set.len(), set.len(), |a, b| {
+            let (i, j) = (idx[a], idx[b]);
+            if i >= j {
+                self.rows[i][j]
+            } else {
+                self.rows[j][i]
+            }
+        })
+    }
 }
 
 /// Solve `Q λ = r` on the set (Cholesky; a symmetric eigendecomposition when Q is singular, which
@@ -272,16 +331,20 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
         }
         return None;
     }
+    if set.len() > MAX_POLISH_SET {
+        return None;
+    }
+    let mut cache = GramCache::new(p, &set);
     for _round in 0..30 {
-        if set.len() > 6000 {
+        if set.len() > MAX_POLISH_SET {
             return None;
         }
-        let tq = Instant::now();
-        let q = gram(p, &set);
-        if std::env::var("SVM_DEBUG").is_ok() { eprintln!("polish epoch {epochs} round {_round} set {} gram {:?}", set.len(), tq.elapsed()); }
+        for &k in &set {
+            cache.add(p, k);
+        }
+        let q = cache.sub(&set);
         let r: Vec<f64> = set.iter().map(|&k| cons[k].rhs).collect();
         let x = solve_gram(&q, &r)?;
-        if std::env::var("SVM_DEBUG").is_ok() { eprintln!("  solved {:?}", tq.elapsed()); }
         let neg: Vec<usize> = (0..set.len()).filter(|&i| !cons[set[i]].equality && x[i] < 0.0).collect();
         if !neg.is_empty() {
             let drop: std::collections::HashSet<usize> = neg.into_iter().collect();

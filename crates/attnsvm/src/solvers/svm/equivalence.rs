@@ -42,10 +42,10 @@ use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use super::problem::{AttSvmProblem, Constraint, Sample};
-use super::{AttSvm, Info, Status, SvmSettings, SvmSolution};
+use super::{AttSvm, Farkas, Info, Status, SvmSettings, SvmSolution};
 use crate::data::Instance;
 use crate::error::{invalid, Result};
-use crate::linalg::{corr, dot, fro_dot, fro_norm, one_minus_corr};
+use crate::linalg::{clear_upper_simd_state, corr, dot, fro_dot, fro_norm, one_minus_corr};
 
 /// The notebook's `THRED`: a token is selected when its attention is `≥ 1e-3`.
 pub const DEFAULT_THRESHOLD: f64 = 1e-3;
@@ -322,6 +322,8 @@ impl<'a> SvmEquivalence<'a> {
             let mut sol = SvmSolution::empty(&self.fin, svm.norm, Status::Solved, "none");
             sol.info.message = "every |O_i| = 1: no constraint, W_fin = 0".into();
             sol
+        } else if let Some(sol) = inconsistent(&self.fin, svm) {
+            sol
         } else {
             run(&self.fin, svm)
         };
@@ -393,6 +395,67 @@ fn run(p: &AttSvmProblem, settings: &SvmSettings) -> SvmSolution {
             sol
         }
     }
+}
+
+/// The `W_fin` system `⟨W, A_k⟩ = r_k` is consistent iff `r ∈ range(G)`, `G_kl = ⟨A_k, A_l⟩` (the
+/// Gram matrix; `G λ = r` is the normal equation of the smallest solution `W = Σλ_k A_k`). The
+/// component `μ` of `r` along the null space of `G` is the certificate: `‖Σμ_k A_k‖² = μᵀGμ = 0`
+/// while `Σμ_k r_k = ‖μ‖² > 0`, so `⟨W, Σμ_k A_k⟩ = 0 ≠ Σμ_k r_k` for every W. Eigenvalues below
+/// `NULL_TOL·λ_max` count as null; the system is inconsistent when `‖μ‖ > CONSISTENCY_TOL·max(1, ‖r‖)`.
+/// Returns the `Infeasible` answer, or `None` when the system is consistent. This is independent of
+/// the norm, and exact where the dual engine would only run out of iterations (its multipliers
+/// diverge along `μ`).
+fn inconsistent(p: &AttSvmProblem, settings: &SvmSettings) -> Option<SvmSolution> {
+    const NULL_TOL: f64 = 1e-12;
+    const CONSISTENCY_TOL: f64 = 1e-8;
+    let m = p.n_constraints();
+    let g = Mat::from_fn(m, m, |k, l| p.gram(k, l));
+    let r: Vec<f64> = p.constraints().iter().map(|c| c.rhs).collect();
+    let evd = g.self_adjoint_eigen(faer::Side::Lower);
+    clear_upper_simd_state();
+    let evd = evd.ok()?;
+    let (u, ev) = (evd.U(), evd.S().column_vector());
+    let top = (0..m).map(|j| ev[j].abs()).fold(0.0f64, f64::max);
+    let mut mu = vec![0.0; m];
+    for j in (0..m).filter(|&j| ev[j].abs() <= NULL_TOL * top) {
+        let coef: f64 = (0..m).map(|k| u[(k, j)] * r[k]).sum();
+        for (k, mk) in mu.iter_mut().enumerate() {
+            *mk += coef * u[(k, j)];
+        }
+    }
+    let (mu_norm, r_norm) = (dot(&mu, &mu).sqrt(), dot(&r, &r).sqrt());
+    if mu_norm <= CONSISTENCY_TOL * r_norm.max(1.0) {
+        return None;
+    }
+    let l1: f64 = mu.iter().map(|v| v.abs()).sum();
+    let multipliers: Vec<f64> = mu.iter().map(|v| v / l1).collect();
+    let combo = p.combine(&multipliers);
+    let amax = (0..m).map(|k| p.norm_sq(k)).fold(0.0f64, f64::max).sqrt();
+    let residual = if amax > 0.0 { dot(&combo, &combo).sqrt() / amax } else { 0.0 };
+    let lr = dot(&multipliers, &r);
+    let constraints: Vec<usize> = (0..m).filter(|&k| multipliers[k] != 0.0).collect();
+    let mut samples: Vec<usize> = constraints
+        .iter()
+        .map(|&k| p.constraints()[k].sample as usize)
+        .collect();
+    samples.dedup();
+    let mut sequences: Vec<usize> = samples.iter().map(|&s| p.samples()[s].sequence).collect();
+    sequences.sort_unstable();
+    sequences.dedup();
+    let mut sol = SvmSolution::empty(p, settings.norm, Status::Infeasible, "gram-consistency");
+    sol.info.message = format!(
+        "the log-ratio equalities are inconsistent: signed multipliers μ (Σ|μ_k| = 1) of {} constraints \
+         give ‖Σμ_k A_k‖ = {residual:.1e}·max‖A_k‖ while Σμ_k r_k = {lr:.3e} > 0",
+        constraints.len()
+    );
+    sol.farkas = Some(Farkas {
+        multipliers,
+        residual,
+        constraints,
+        samples,
+        sequences,
+    });
+    Some(sol)
 }
 
 /// The constraints of `W_fin` and `W_dir` (module docs), grouped by sequence.

@@ -224,6 +224,15 @@ fn run(
         tol_infeas_rel: tol,
         ..DefaultSettings::default()
     };
+    let mut settings = settings; // DBGTMP
+    if let Ok(v) = std::env::var("DBG_VARIANT") { match v.as_str() {
+        "ir" => { settings.iterative_refinement_reltol = 1e-14; settings.iterative_refinement_abstol = 1e-15; settings.iterative_refinement_max_iter = 20; }
+        "reg" => { settings.static_regularization_constant = 1e-10; }
+        "noeq" => { settings.equilibrate_enable = false; }
+        "step" => { settings.max_step_fraction = 0.999; }
+        "kt" => { settings.tol_ktratio = 1e-9; }
+        "all" => { settings.iterative_refinement_reltol = 1e-14; settings.iterative_refinement_abstol = 1e-15; settings.iterative_refinement_max_iter = 20; settings.static_regularization_constant = 1e-10; }
+        _ => {} } }
     match DefaultSolver::new(pmat, q, a, b, cones, settings) {
         Ok(mut solver) => {
             solver.solve();

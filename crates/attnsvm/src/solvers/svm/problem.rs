@@ -206,6 +206,15 @@ impl<'a> AttSvmProblem<'a> {
         Self::from_parts(self.d, self.t, self.tokens, queries, self.samples.clone(), self.constraints.clone())
     }
 
+    /// The same program with other right-hand sides (`rhs[k]` for constraint k).
+    pub fn with_rhs(&self, rhs: &[f64]) -> Self {
+        let mut p = self.clone();
+        for (c, &r) in p.constraints.iter_mut().zip(rhs) {
+            c.rhs = r;
+        }
+        p
+    }
+
     pub fn n_samples(&self) -> usize {
         self.samples.len()
     }
