@@ -62,7 +62,10 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
         v = v_new;
         if r_primal + r_dual < check_at * sigma {
             check_at *= 0.1;
-            let duals: Vec<f64> = lambda.iter().map(|l| rho * l).collect();
+            // ρλ, scaled into the dual feasible set ‖Σλ_k A_k‖_op ≤ 1.
+            let g = mat_from_row_major(d, d, &p.combine(&lambda));
+            let op = rho * super::certificate::op_norm(&g);
+            let duals: Vec<f64> = lambda.iter().map(|l| rho * l / op.max(1.0)).collect();
             let info = Info { solver: "admm".into(), iterations, seconds: 0.0, message: format!("{it} ADMM iterations") };
             let cand = SvmSolution::from_pair(p, s, Status::Solved, v.clone(), duals, info);
             if debug {
