@@ -37,6 +37,10 @@ enum Command {
     Plot(cmd::plot::PlotArgs),
     /// Run the papers' canonical two-sequence example end to end: data, training, plot.
     Demo(cmd::demo::DemoArgs),
+    /// Solve the Att-SVM of an instance for a selection α (Frobenius or nuclear norm).
+    Svm(Box<cmd::svm::SvmArgs>),
+    /// Token scores, optimal tokens, and whether a selection is globally/locally optimal.
+    Tokens(Box<cmd::tokens::TokensArgs>),
 }
 
 /// How a command that succeeded ended.
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(*args),
         Command::Plot(args) => cmd::plot::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Svm(args) => cmd::svm::run(*args),
+        Command::Tokens(args) => cmd::tokens::run(*args),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

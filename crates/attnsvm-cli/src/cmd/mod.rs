@@ -3,6 +3,8 @@
 pub mod demo;
 pub mod gen;
 pub mod plot;
+pub mod svm;
+pub mod tokens;
 pub mod train;
 
 use std::fmt::Display;
@@ -50,6 +52,8 @@ pub mod names {
     pub const OPT: [&str; 4] = ["gd", "ngd", "polyak", "adam"];
     pub const INIT: [&str; 2] = ["zero", "random"];
     pub const POLYAK_TARGET: [&str; 2] = ["zero", "infimum"];
+    pub const NORM: [&str; 2] = ["fro", "nuc"];
+    pub const SOLVER: [&str; 3] = ["auto", "dual", "ipm"];
 }
 
 #[cfg(test)]
@@ -57,6 +61,7 @@ mod tests {
     use super::*;
     use attnsvm::data::generate::Family;
     use attnsvm::model::{HeadKind, Loss, Param};
+    use attnsvm::solvers::svm::{Norm, Solver};
     use attnsvm::train::{Init, Optimizer, PolyakTarget};
 
     /// Every name parses to its own variant and prints back as itself.
@@ -85,6 +90,8 @@ mod tests {
         round_trips::<Optimizer>(&names::OPT);
         round_trips::<Init>(&names::INIT);
         round_trips::<PolyakTarget>(&names::POLYAK_TARGET);
+        round_trips::<Norm>(&names::NORM);
+        round_trips::<Solver>(&names::SOLVER);
         round_trips::<Family>(&Family::ALL.map(Family::name));
     }
 }

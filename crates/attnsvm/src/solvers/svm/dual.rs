@@ -345,6 +345,10 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
         let q = cache.sub(&set);
         let r: Vec<f64> = set.iter().map(|&k| cons[k].rhs).collect();
         let x = solve_gram(&q, &r)?;
+        if std::env::var("SVM_DEBUG").is_ok() {
+            let neg = (0..set.len()).filter(|&i| x[i] < 0.0).count();
+            eprintln!("polish epoch {epochs} round {_round} set {} negatives {neg}", set.len());
+        }
         let neg: Vec<usize> = (0..set.len()).filter(|&i| !cons[set[i]].equality && x[i] < 0.0).collect();
         if !neg.is_empty() {
             let drop: std::collections::HashSet<usize> = neg.into_iter().collect();
@@ -365,7 +369,7 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
             viol.sort_by(|a, b| a.0.total_cmp(&b.0));
             let in_set: std::collections::HashSet<usize> = set.iter().copied().collect();
             let before = set.len();
-            set.extend(viol.iter().map(|v| v.1).filter(|k| !in_set.contains(k)).take(64));
+            set.extend(viol.iter().map(|v| v.1).filter(|k| !in_set.contains(k)));
             if set.len() == before {
                 return None;
             }
