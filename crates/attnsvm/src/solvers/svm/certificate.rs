@@ -28,22 +28,34 @@ pub struct Kkt {
 impl Kkt {
     /// The largest of the five numbers.
     pub fn max(&self) -> f64 {
-        [self.primal_residual, self.dual_residual, self.stationarity, self.complementarity, self.duality_gap]
-            .into_iter()
-            .fold(0.0, f64::max)
+        [
+            self.primal_residual,
+            self.dual_residual,
+            self.stationarity,
+            self.complementarity,
+            self.duality_gap,
+        ]
+        .into_iter()
+        .fold(0.0, f64::max)
     }
 }
 
 /// Nuclear norm (sum of singular values).
 pub fn nuclear_norm(w: &Mat<f64>) -> f64 {
-    let s = w.singular_values().map(|s| s.iter().sum()).unwrap_or(f64::NAN);
+    let s = w
+        .singular_values()
+        .map(|s| s.iter().sum())
+        .unwrap_or(f64::NAN);
     clear_upper_simd_state();
     s
 }
 
 /// Operator norm (largest singular value).
 pub fn op_norm(w: &Mat<f64>) -> f64 {
-    let s = w.singular_values().map(|s| s.first().copied().unwrap_or(0.0)).unwrap_or(f64::NAN);
+    let s = w
+        .singular_values()
+        .map(|s| s.first().copied().unwrap_or(0.0))
+        .unwrap_or(f64::NAN);
     clear_upper_simd_state();
     s
 }
@@ -62,7 +74,11 @@ pub fn certify(p: &AttSvmProblem, norm: Norm, w: &[f64], duals: &[f64], margins:
     let mut feas_scale = 1.0f64;
     for (k, c) in cons.iter().enumerate() {
         let (m, l) = (margins[k], duals[k]);
-        let viol = if c.equality { (m - c.rhs).abs() } else { (c.rhs - m).max(0.0) };
+        let viol = if c.equality {
+            (m - c.rhs).abs()
+        } else {
+            (c.rhs - m).max(0.0)
+        };
         primal = primal.max(viol);
         if !c.equality {
             dual_neg = dual_neg.max(-l);
@@ -83,11 +99,20 @@ pub fn certify(p: &AttSvmProblem, norm: Norm, w: &[f64], duals: &[f64], margins:
     let has_eq = cons.iter().any(|c| c.equality || c.rhs <= 0.0);
     let (stationarity, dual_residual, gap) = match norm {
         Norm::Frobenius => {
-            let diff = w.iter().zip(&g).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            let diff = w
+                .iter()
+                .zip(&g)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt();
             let gg = g.iter().map(|v| v * v).sum::<f64>();
             let lower = (2.0 * lr - gg).max(0.0).sqrt();
             let upper = wnorm_f * if has_eq { 1.0 } else { feas_scale };
-            let gap = if upper > 0.0 { ((upper - lower) / upper).max(0.0) } else { 0.0 };
+            let gap = if upper > 0.0 {
+                ((upper - lower) / upper).max(0.0)
+            } else {
+                0.0
+            };
             (diff / wnorm_f.max(1.0), dual_neg, gap)
         }
         Norm::Nuclear => {
@@ -96,8 +121,16 @@ pub fn certify(p: &AttSvmProblem, norm: Norm, w: &[f64], duals: &[f64], margins:
             let align = crate::linalg::fro_dot(&gm, &wm);
             let lower = if op > 0.0 { lr / op.max(1.0) } else { 0.0 };
             let upper = nuc * if has_eq { 1.0 } else { feas_scale };
-            let gap = if upper > 0.0 { ((upper - lower) / upper).max(0.0) } else { 0.0 };
-            ((align - nuc).abs() / nuc.max(1.0), dual_neg.max(op - 1.0), gap)
+            let gap = if upper > 0.0 {
+                ((upper - lower) / upper).max(0.0)
+            } else {
+                0.0
+            };
+            (
+                (align - nuc).abs() / nuc.max(1.0),
+                dual_neg.max(op - 1.0),
+                gap,
+            )
         }
     };
     let _ = lmax;
@@ -127,16 +160,41 @@ pub struct Farkas {
 /// Check the Farkas certificate `λ` (any nonnegative vector with positive sum; normalized here).
 pub fn farkas(p: &AttSvmProblem, lambda: &[f64]) -> Farkas {
     let total: f64 = lambda.iter().map(|l| l.max(0.0)).sum();
-    let multipliers: Vec<f64> = lambda.iter().map(|l| if total > 0.0 { l.max(0.0) / total } else { 0.0 }).collect();
+    let multipliers: Vec<f64> = lambda
+        .iter()
+        .map(|l| if total > 0.0 { l.max(0.0) / total } else { 0.0 })
+        .collect();
     let g = p.combine(&multipliers);
-    let amax = (0..p.n_constraints()).map(|k| p.norm_sq(k)).fold(0.0f64, f64::max).sqrt();
+    let amax = (0..p.n_constraints())
+        .map(|k| p.norm_sq(k))
+        .fold(0.0f64, f64::max)
+        .sqrt();
     let gn = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let residual = if total > 0.0 { if amax > 0.0 { gn / amax } else { 0.0 } } else { f64::INFINITY };
-    let constraints: Vec<usize> = (0..multipliers.len()).filter(|&k| multipliers[k] > 0.0).collect();
-    let mut samples: Vec<usize> = constraints.iter().map(|&k| p.constraints()[k].sample as usize).collect();
+    let residual = if total > 0.0 {
+        if amax > 0.0 {
+            gn / amax
+        } else {
+            0.0
+        }
+    } else {
+        f64::INFINITY
+    };
+    let constraints: Vec<usize> = (0..multipliers.len())
+        .filter(|&k| multipliers[k] > 0.0)
+        .collect();
+    let mut samples: Vec<usize> = constraints
+        .iter()
+        .map(|&k| p.constraints()[k].sample as usize)
+        .collect();
     samples.dedup();
     let mut sequences: Vec<usize> = samples.iter().map(|&s| p.samples()[s].sequence).collect();
     sequences.sort_unstable();
     sequences.dedup();
-    Farkas { multipliers, residual, constraints, samples, sequences }
+    Farkas {
+        multipliers,
+        residual,
+        constraints,
+        samples,
+        sequences,
+    }
 }

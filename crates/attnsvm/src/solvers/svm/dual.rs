@@ -43,7 +43,12 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
 
 /// Run the engine from the state in `cd` (warm starts reuse the multipliers; with `polish_first`
 /// the support set of the warm start is tried before any epoch).
-pub(crate) fn solve_from(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, polish_first: bool) -> SvmSolution {
+pub(crate) fn solve_from(
+    p: &AttSvmProblem,
+    s: &SvmSettings,
+    cd: &mut Cd,
+    polish_first: bool,
+) -> SvmSolution {
     let start = Instant::now();
     if polish_first {
         if let Some(sol) = polish(p, s, cd, 0) {
@@ -82,10 +87,22 @@ pub(crate) fn solve_from(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, polish
             }
         }
         if !pg.is_finite() {
-            return cd.solution(p, s, Status::NumericalError, epochs, "non-finite multipliers");
+            return cd.solution(
+                p,
+                s,
+                Status::NumericalError,
+                epochs,
+                "non-finite multipliers",
+            );
         }
         if epochs >= s.max_iter || start.elapsed().as_secs_f64() > s.time_limit {
-            return cd.solution(p, s, Status::MaxIterations, epochs, "iteration or time limit");
+            return cd.solution(
+                p,
+                s,
+                Status::MaxIterations,
+                epochs,
+                "iteration or time limit",
+            );
         }
     }
 }
@@ -211,9 +228,28 @@ impl<'p, 'a> Cd<'p, 'a> {
         pg_max - pg_min
     }
 
-    fn solution(&self, p: &AttSvmProblem, s: &SvmSettings, status: Status, epochs: usize, msg: &str) -> SvmSolution {
-        let info = Info { solver: "dual-cd".into(), iterations: epochs, seconds: 0.0, message: msg.into() };
-        SvmSolution::from_pair(p, s, status, p.combine(&self.lambda), self.lambda.clone(), info)
+    fn solution(
+        &self,
+        p: &AttSvmProblem,
+        s: &SvmSettings,
+        status: Status,
+        epochs: usize,
+        msg: &str,
+    ) -> SvmSolution {
+        let info = Info {
+            solver: "dual-cd".into(),
+            iterations: epochs,
+            seconds: 0.0,
+            message: msg.into(),
+        };
+        SvmSolution::from_pair(
+            p,
+            s,
+            status,
+            p.combine(&self.lambda),
+            self.lambda.clone(),
+            info,
+        )
     }
 }
 
@@ -225,7 +261,9 @@ pub(crate) fn gram(p: &AttSvmProblem, set: &[usize]) -> Mat<f64> {
         let s = c.sample as usize;
         p.token(s, c.plus as usize)[j] - p.token(s, c.minus as usize)[j]
     });
-    let z = Mat::from_fn(set.len(), d, |r, j| p.query(p.constraints()[set[r]].sample as usize)[j]);
+    let z = Mat::from_fn(set.len(), d, |r, j| {
+        p.query(p.constraints()[set[r]].sample as usize)[j]
+    });
     let n = set.len();
     let (mut aa, mut zz) = (Mat::zeros(n, n), Mat::zeros(n, n));
     matmul_into(&mut aa, a.as_ref(), a.transpose());
@@ -250,9 +288,15 @@ struct GramCache {
 impl GramCache {
     fn new(p: &AttSvmProblem, set: &[usize]) -> Self {
         let q = gram(p, set);
-        let rows = (0..set.len()).map(|i| (0..=i).map(|j| q[(i, j)]).collect()).collect();
+        let rows = (0..set.len())
+            .map(|i| (0..=i).map(|j| q[(i, j)]).collect())
+            .collect();
         let pos = set.iter().enumerate().map(|(i, &k)| (k, i)).collect();
-        GramCache { members: set.to_vec(), pos, rows }
+        GramCache {
+            members: set.to_vec(),
+            pos,
+            rows,
+        }
     }
 
     fn add(&mut self, p: &AttSvmProblem, k: usize) {
@@ -264,15 +308,6 @@ impl GramCache {
         self.pos.insert(k, self.members.len());
         self.members.push(k);
         self.rows.push(row);
-    }
-
-    fn get(&self, a: usize, b: usize) -> f64 {
-        let (i, j) = (self.pos[&a], self.pos[&b]);
-        if i >= j {
-            self.rows[i][j]
-        } else {
-            self.rows[j][i]
-        }
     }
 
     fn sub(&self, set: &[usize]) -> Mat<f64> {
@@ -323,7 +358,9 @@ fn solve_gram(q: &Mat<f64>, r: &[f64]) -> Option<Vec<f64>> {
 fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Option<SvmSolution> {
     let cons = p.constraints();
     let m = p.n_constraints();
-    let mut set: Vec<usize> = (0..m).filter(|&k| cd.lambda[k] > 0.0 || cons[k].equality).collect();
+    let mut set: Vec<usize> = (0..m)
+        .filter(|&k| cd.lambda[k] > 0.0 || cons[k].equality)
+        .collect();
     if set.is_empty() {
         // λ = 0 is optimal only when no constraint asks for a positive margin.
         if cons.iter().all(|c| c.rhs <= 0.0 && !c.equality) {
@@ -347,12 +384,22 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
         let x = solve_gram(&q, &r)?;
         if std::env::var("SVM_DEBUG").is_ok() {
             let neg = (0..set.len()).filter(|&i| x[i] < 0.0).count();
-            eprintln!("polish epoch {epochs} round {_round} set {} negatives {neg}", set.len());
+            eprintln!(
+                "polish epoch {epochs} round {_round} set {} negatives {neg}",
+                set.len()
+            );
         }
-        let neg: Vec<usize> = (0..set.len()).filter(|&i| !cons[set[i]].equality && x[i] < 0.0).collect();
+        let neg: Vec<usize> = (0..set.len())
+            .filter(|&i| !cons[set[i]].equality && x[i] < 0.0)
+            .collect();
         if !neg.is_empty() {
             let drop: std::collections::HashSet<usize> = neg.into_iter().collect();
-            set = set.iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, &k)| k).collect();
+            set = set
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !drop.contains(i))
+                .map(|(_, &k)| k)
+                .collect();
             continue;
         }
         let mut lambda = vec![0.0; m];
@@ -362,7 +409,9 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
         let w = p.combine(&lambda);
         let margins = p.margins(&w);
         let mut viol: Vec<(f64, usize)> = (0..m)
-            .filter(|&k| !cons[k].equality && margins[k] < cons[k].rhs - 1e-12 * cons[k].rhs.abs().max(1.0))
+            .filter(|&k| {
+                !cons[k].equality && margins[k] < cons[k].rhs - 1e-12 * cons[k].rhs.abs().max(1.0)
+            })
             .map(|k| (margins[k] - cons[k].rhs, k))
             .collect();
         if !viol.is_empty() {
@@ -375,7 +424,12 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
             }
             continue;
         }
-        let info = Info { solver: "dual-cd".into(), iterations: epochs, seconds: 0.0, message: String::new() };
+        let info = Info {
+            solver: "dual-cd".into(),
+            iterations: epochs,
+            seconds: 0.0,
+            message: String::new(),
+        };
         let sol = SvmSolution::from_pair(p, s, Status::Solved, w, lambda.clone(), info);
         if sol.kkt.max() <= s.tol {
             return Some(sol);
@@ -396,24 +450,37 @@ fn suspect_infeasible(p: &AttSvmProblem, cd: &Cd) -> bool {
 
 /// When `‖W‖² ≪ Σλ` the multipliers grow along a direction with `Σλ_k A_k → 0`: project `λ/Σλ`
 /// onto the null space of the support features and check the Farkas certificate.
-fn certify_infeasible(p: &AttSvmProblem, s: &SvmSettings, cd: &Cd, epochs: usize) -> Option<SvmSolution> {
+fn certify_infeasible(
+    p: &AttSvmProblem,
+    s: &SvmSettings,
+    cd: &Cd,
+    epochs: usize,
+) -> Option<SvmSolution> {
     let total: f64 = cd.lambda.iter().sum();
     let ww = dot(&cd.w, &cd.w);
-    if std::env::var("SVM_DEBUG").is_ok() { eprintln!("infeas check: sum {total:.3e} ww {ww:.3e}"); }
-    let set: Vec<usize> = (0..cd.lambda.len()).filter(|&k| cd.lambda[k] > 0.0).collect();
+    if std::env::var("SVM_DEBUG").is_ok() {
+        eprintln!("infeas check: sum {total:.3e} ww {ww:.3e}");
+    }
+    let set: Vec<usize> = (0..cd.lambda.len())
+        .filter(|&k| cd.lambda[k] > 0.0)
+        .collect();
     if set.len() > 6000 {
         return None;
     }
     let q = gram(p, &set);
     let scale = (0..set.len()).map(|k| q[(k, k)]).fold(0.0f64, f64::max);
     let mnp = min_norm_point(&q, 1e-28 * scale, 20 * set.len() + 100);
-    if std::env::var("SVM_DEBUG").is_ok() { eprintln!("wolfe done"); }
+    if std::env::var("SVM_DEBUG").is_ok() {
+        eprintln!("wolfe done");
+    }
     let mut lambda = vec![0.0; cd.lambda.len()];
     for (i, &k) in set.iter().enumerate() {
         lambda[k] = mnp.weights[i];
     }
     let cert = farkas(p, &lambda);
-    if std::env::var("SVM_DEBUG").is_ok() { eprintln!("infeas: set {} residual {:.3e}", set.len(), cert.residual); }
+    if std::env::var("SVM_DEBUG").is_ok() {
+        eprintln!("infeas: set {} residual {:.3e}", set.len(), cert.residual);
+    }
     if cert.residual > FARKAS_TOL {
         return None;
     }

@@ -30,6 +30,15 @@
 //! the notebook silently discards such instances, we report them. `R*`, `W_svmeq` and the
 //! correlations are present when both solves are `Solved`.
 //!
+//! **Consistency of `W_fin`** is decided exactly before any engine runs (norm-independent): the
+//! right-hand sides must lie in the range of the constraints' Gram matrix. An inconsistent system is
+//! `Infeasible`, engine `"gram-consistency"`, with a checked certificate whose multipliers are
+//! *signed* (equality rows) and normalized to `Σ|μ_k| = 1`: `Σμ_k A_k = 0` while `Σμ_k r_k > 0`.
+//! Probabilities rounded to float32 are generally inconsistent at its tolerance (1e-8): compute
+//! them in f64. An infeasible `W_dir` is reported by the engine: the interior point oracle
+//! (`Solver::Ipm`) says `Infeasible`; the dual engine certifies infeasibility only for programs
+//! without equalities, so it ends with `MaxIterations` after its whole budget (`SvmSettings::max_iter`).
+//!
 //! **Facts** (Frobenius, [DERIVED] in §2.6): `W_fin` lies in `S_fin = span{(x_{it₂} − x_{it₁}) z_iᵀ}`
 //! and `W_dir ⊥ S_fin`, so `⟨W_fin, W_dir⟩ = 0`. When `s` is the softmax of `W_T` itself
 //! ([`SvmEquivalence::from_trained`]), `W_T` satisfies the `W_fin` system, so the system is
@@ -119,11 +128,7 @@ pub fn attention_probabilities(
         for (r, ur) in u.iter_mut().enumerate() {
             *ur = (0..d).map(|c| w[(r, c)] * z[c]).sum();
         }
-        let logits: Vec<f64> = inst
-            .tokens(i)
-            .chunks_exact(d)
-            .map(|x| dot(x, &u))
-            .collect();
+        let logits: Vec<f64> = inst.tokens(i).chunks_exact(d).map(|x| dot(x, &u)).collect();
         let m = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let lse = m + logits.iter().map(|a| (a - m).exp()).sum::<f64>().ln();
         probs.extend(logits.iter().map(|a| (a - lse).exp()));
@@ -201,7 +206,8 @@ pub struct Equivalence {
     /// `max_{i, t ∉ O_i} s_it` (0 when nothing is masked): how well the masked tokens are suppressed
     /// (the x-axis of the notebook's bottom row).
     pub max_masked_prob: f64,
-    /// The `W_fin` solve. When no `|O_i| ≥ 2` there is no constraint: `W = 0`, `Solved`, engine `"none"`.
+    /// The `W_fin` solve. When no `|O_i| ≥ 2` there is no constraint: `W = 0`, `Solved`, engine
+    /// `"none"`. An inconsistent system: `Infeasible`, engine `"gram-consistency"`, signed certificate.
     pub w_fin: SvmSolution,
     /// The `W_dir` solve.
     pub w_dir: SvmSolution,
@@ -272,7 +278,8 @@ impl<'a> SvmEquivalence<'a> {
             .collect();
         let log_p: Vec<f64> = probs.iter().map(|p| p.ln()).collect();
         let (fin_cons, dir_cons) = constraints(&selected, &log_p, t, settings.pairs);
-        let fin = AttSvmProblem::from_parts(d, t, &inst.x, queries.clone(), samples.clone(), fin_cons)?;
+        let fin =
+            AttSvmProblem::from_parts(d, t, &inst.x, queries.clone(), samples.clone(), fin_cons)?;
         let dir = AttSvmProblem::from_parts(d, t, &inst.x, queries, samples, dir_cons)?;
         Ok(SvmEquivalence {
             w_trained: w_trained.clone(),
@@ -431,7 +438,11 @@ fn inconsistent(p: &AttSvmProblem, settings: &SvmSettings) -> Option<SvmSolution
     let multipliers: Vec<f64> = mu.iter().map(|v| v / l1).collect();
     let combo = p.combine(&multipliers);
     let amax = (0..m).map(|k| p.norm_sq(k)).fold(0.0f64, f64::max).sqrt();
-    let residual = if amax > 0.0 { dot(&combo, &combo).sqrt() / amax } else { 0.0 };
+    let residual = if amax > 0.0 {
+        dot(&combo, &combo).sqrt() / amax
+    } else {
+        0.0
+    };
     let lr = dot(&multipliers, &r);
     let constraints: Vec<usize> = (0..m).filter(|&k| multipliers[k] != 0.0).collect();
     let mut samples: Vec<usize> = constraints

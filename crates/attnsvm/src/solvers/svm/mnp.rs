@@ -13,10 +13,9 @@
 
 use faer::Mat;
 
-/// Result: weights over the columns of the Gram matrix and the squared norm of the point.
+/// Result: weights over the columns of the Gram matrix.
 pub(crate) struct MinNormPoint {
     pub weights: Vec<f64>,
-    pub norm_sq: f64,
 }
 
 struct Corral {
@@ -42,7 +41,8 @@ impl Corral {
             row[i] = s / self.l[i][i];
         }
         let diag = Self::entry(q, j, j) - row[..k].iter().map(|v| v * v).sum::<f64>();
-        if !(diag > 1e-13 * Self::entry(q, j, j)) {
+        // (NaN-safe: a NaN pivot is also rejected.)
+        if diag.is_nan() || diag <= 1e-13 * Self::entry(q, j, j) {
             return false;
         }
         row[k] = diag.sqrt();
@@ -82,8 +82,13 @@ impl Corral {
 pub(crate) fn min_norm_point(q: &Mat<f64>, zero_tol_sq: f64, max_iter: usize) -> MinNormPoint {
     let n = q.nrows();
     let scale = (0..n).map(|k| q[(k, k)]).fold(0.0f64, f64::max);
-    let start = (0..n).min_by(|&a, &b| q[(a, a)].total_cmp(&q[(b, b)])).unwrap_or(0);
-    let mut corral = Corral { idx: Vec::new(), l: Vec::new() };
+    let start = (0..n)
+        .min_by(|&a, &b| q[(a, a)].total_cmp(&q[(b, b)]))
+        .unwrap_or(0);
+    let mut corral = Corral {
+        idx: Vec::new(),
+        l: Vec::new(),
+    };
     corral.push(q, start);
     let mut x = vec![1.0];
     let norm_sq_of = |idx: &[usize], x: &[f64]| -> f64 {
@@ -103,7 +108,12 @@ pub(crate) fn min_norm_point(q: &Mat<f64>, zero_tol_sq: f64, max_iter: usize) ->
         // Pricing: ⟨G, A_j⟩ for every j.
         let (mut best, mut best_j) = (f64::INFINITY, usize::MAX);
         for j in 0..n {
-            let g: f64 = corral.idx.iter().zip(&x).map(|(&i, &xi)| xi * q[(i, j)]).sum();
+            let g: f64 = corral
+                .idx
+                .iter()
+                .zip(&x)
+                .map(|(&i, &xi)| xi * q[(i, j)])
+                .sum();
             if g < best {
                 best = g;
                 best_j = j;
@@ -142,23 +152,17 @@ pub(crate) fn min_norm_point(q: &Mat<f64>, zero_tol_sq: f64, max_iter: usize) ->
             x.iter_mut().for_each(|v| *v /= total);
             corral.rebuild(q, idx);
             if corral.idx.len() != x.len() {
-                return finish(q, &corral.idx, &x[..corral.idx.len()], n);
+                return finish(&corral.idx, &x[..corral.idx.len()], n);
             }
         }
     }
-    finish(q, &corral.idx, &x, n)
+    finish(&corral.idx, &x, n)
 }
 
-fn finish(q: &Mat<f64>, idx: &[usize], x: &[f64], n: usize) -> MinNormPoint {
+fn finish(idx: &[usize], x: &[f64], n: usize) -> MinNormPoint {
     let mut weights = vec![0.0; n];
     for (&i, &xi) in idx.iter().zip(x) {
         weights[i] = xi;
     }
-    let mut norm_sq = 0.0;
-    for (a, &ia) in idx.iter().enumerate() {
-        for (b, &ib) in idx.iter().enumerate() {
-            norm_sq += x[a] * x[b] * q[(ia, ib)];
-        }
-    }
-    MinNormPoint { weights, norm_sq }
+    MinNormPoint { weights }
 }

@@ -96,16 +96,25 @@ impl SvmSettings {
     /// Check every field's range.
     pub fn validate(&self) -> Result<()> {
         if !(self.tol > 0.0 && self.tol < 1.0) {
-            return Err(invalid!("svm settings: tol = {} must be in (0, 1)", self.tol));
+            return Err(invalid!(
+                "svm settings: tol = {} must be in (0, 1)",
+                self.tol
+            ));
         }
         if self.max_iter == 0 {
             return Err(invalid!("svm settings: max_iter must be positive"));
         }
         if self.time_limit.is_nan() || self.time_limit <= 0.0 {
-            return Err(invalid!("svm settings: time_limit = {} must be positive", self.time_limit));
+            return Err(invalid!(
+                "svm settings: time_limit = {} must be positive",
+                self.time_limit
+            ));
         }
         if !(self.support_tol > 0.0 && self.support_tol < 1.0) {
-            return Err(invalid!("svm settings: support_tol = {} must be in (0, 1)", self.support_tol));
+            return Err(invalid!(
+                "svm settings: support_tol = {} must be in (0, 1)",
+                self.support_tol
+            ));
         }
         Ok(())
     }
@@ -195,6 +204,7 @@ fn finish(mut sol: SvmSolution, start: Instant) -> SvmSolution {
     sol
 }
 
+#[cfg(not(feature = "sdp"))]
 fn unsupported(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
     let mut sol = SvmSolution::empty(p, s.norm, Status::NumericalError, "none");
     sol.info.message =
@@ -224,7 +234,9 @@ fn trivially_infeasible(p: &AttSvmProblem, s: &SvmSettings) -> Option<SvmSolutio
         "sample {} (sequence {}{}): {what}, so constraint {k} reads 0 ≥ {}",
         c.sample,
         smp.sequence,
-        smp.position.map(|q| format!(", query position {q}")).unwrap_or_default(),
+        smp.position
+            .map(|q| format!(", query position {q}"))
+            .unwrap_or_default(),
         c.rhs
     );
     Some(sol)
@@ -245,7 +257,12 @@ impl SvmSolution {
             support_by_dual: Vec::new(),
             kkt: Kkt::default(),
             farkas: None,
-            info: Info { solver: solver.to_string(), iterations: 0, seconds: 0.0, message: String::new() },
+            info: Info {
+                solver: solver.to_string(),
+                iterations: 0,
+                seconds: 0.0,
+                message: String::new(),
+            },
         }
     }
 

@@ -25,7 +25,10 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
     let start = Instant::now();
     let d = p.d;
     let m = p.n_constraints();
-    let fro = SvmSettings { norm: Norm::Frobenius, ..s.clone() };
+    let fro = SvmSettings {
+        norm: Norm::Frobenius,
+        ..s.clone()
+    };
     // The Frobenius solution is feasible and a good start; its status answers infeasibility.
     let first = dual::solve(p, &fro);
     if first.status != Status::Solved {
@@ -41,7 +44,12 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
     let mut rho = 1.0 / sigma.max(f64::MIN_POSITIVE);
     let mut iterations = first.info.iterations;
     let mut best: Option<SvmSolution> = None;
-    let mut proj = Projector { p, settings: fro.clone(), set: Vec::new(), llt: None };
+    let mut proj = Projector {
+        p,
+        settings: fro.clone(),
+        set: Vec::new(),
+        llt: None,
+    };
     let debug = std::env::var("SVM_DEBUG").is_ok();
     // Certify only once the ADMM residuals are small, and then at every tenfold decrease.
     let mut check_at = 1e-6;
@@ -52,12 +60,29 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
         // V-step: project W + U onto C.
         let wu: Vec<f64> = w.iter().zip(&u).map(|(a, b)| a + b).collect();
         let mw = p.margins(&wu);
-        let rhs: Vec<f64> = p.constraints().iter().zip(&mw).map(|(c, mk)| c.rhs - mk).collect();
-        let Some(delta) = proj.project(&rhs, &mut lambda, &mut iterations) else { break };
+        let rhs: Vec<f64> = p
+            .constraints()
+            .iter()
+            .zip(&mw)
+            .map(|(c, mk)| c.rhs - mk)
+            .collect();
+        let Some(delta) = proj.project(&rhs, &mut lambda, &mut iterations) else {
+            break;
+        };
         let v_new: Vec<f64> = wu.iter().zip(&delta).map(|(a, b)| a + b).collect();
         // U-step: U + W − V = −Δ.
-        let r_primal = w.iter().zip(&v_new).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
-        let r_dual = rho * v.iter().zip(&v_new).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+        let r_primal = w
+            .iter()
+            .zip(&v_new)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            .sqrt();
+        let r_dual = rho
+            * v.iter()
+                .zip(&v_new)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt();
         u = delta.iter().map(|x| -x).collect();
         v = v_new;
         if r_primal + r_dual < check_at * sigma {
@@ -66,13 +91,21 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
             let g = mat_from_row_major(d, d, &p.combine(&lambda));
             let op = rho * super::certificate::op_norm(&g);
             let duals: Vec<f64> = lambda.iter().map(|l| rho * l / op.max(1.0)).collect();
-            let info = Info { solver: "admm".into(), iterations, seconds: 0.0, message: format!("{it} ADMM iterations") };
+            let info = Info {
+                solver: "admm".into(),
+                iterations,
+                seconds: 0.0,
+                message: format!("{it} ADMM iterations"),
+            };
             let cand = SvmSolution::from_pair(p, s, Status::Solved, v.clone(), duals, info);
             if debug {
                 eprintln!("admm {it} obj {:.12} gap {:.3e} rp {r_primal:.2e} rd {r_dual:.2e} rho {rho:.2e}", cand.objective, cand.kkt.duality_gap);
             }
             let done = cand.kkt.duality_gap <= s.tol.max(1e-9);
-            if best.as_ref().is_none_or(|b| cand.kkt.duality_gap < b.kkt.duality_gap) {
+            if best
+                .as_ref()
+                .is_none_or(|b| cand.kkt.duality_gap < b.kkt.duality_gap)
+            {
                 best = Some(cand);
             }
             if done {
@@ -81,7 +114,13 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
         }
         // Residual balancing (Boyd et al. §3.4.1); U is rescaled with ρ.
         if it % 10 == 0 {
-            let scale = if r_primal > 10.0 * r_dual { 2.0 } else if r_dual > 10.0 * r_primal { 0.5 } else { 1.0 };
+            let scale = if r_primal > 10.0 * r_dual {
+                2.0
+            } else if r_dual > 10.0 * r_primal {
+                0.5
+            } else {
+                1.0
+            };
             if scale != 1.0 {
                 rho *= scale;
                 u.iter_mut().for_each(|x| *x /= scale);
@@ -99,7 +138,10 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
     });
     if sol.kkt.duality_gap > s.tol.max(1e-9) {
         sol.status = Status::MaxIterations;
-        sol.info.message = format!("{}; duality gap {:.1e} above the tolerance", sol.info.message, sol.kkt.duality_gap);
+        sol.info.message = format!(
+            "{}; duality gap {:.1e} above the tolerance",
+            sol.info.message, sol.kkt.duality_gap
+        );
     }
     sol
 }
@@ -141,11 +183,18 @@ struct Projector<'p, 'a> {
 
 impl Projector<'_, '_> {
     /// `Σλ_k A_k` (row-major) for the shifted right-hand sides `rhs`; `lambda` is updated.
-    fn project(&mut self, rhs: &[f64], lambda: &mut Vec<f64>, iterations: &mut usize) -> Option<Vec<f64>> {
+    fn project(
+        &mut self,
+        rhs: &[f64],
+        lambda: &mut Vec<f64>,
+        iterations: &mut usize,
+    ) -> Option<Vec<f64>> {
         if let Some(delta) = self.cached(rhs, lambda) {
             return Some(delta);
         }
-        if std::env::var("SVM_DEBUG").is_ok() { eprintln!("proj miss"); }
+        if std::env::var("SVM_DEBUG").is_ok() {
+            eprintln!("proj miss");
+        }
         let shifted = self.p.with_rhs(rhs);
         let mut cd = Cd::new(&shifted, self.settings.seed);
         cd.warm_start(lambda.clone());
@@ -168,7 +217,7 @@ impl Projector<'_, '_> {
         let r = Mat::from_fn(self.set.len(), 1, |i, _| rhs[self.set[i]]);
         let x = llt.solve(&r);
         clear_upper_simd_state();
-        if (0..self.set.len()).any(|i| !(x[(i, 0)] >= 0.0)) {
+        if (0..self.set.len()).any(|i| x[(i, 0)].is_nan() || x[(i, 0)] < 0.0) {
             return None;
         }
         let mut new = vec![0.0; lambda.len()];
@@ -177,7 +226,8 @@ impl Projector<'_, '_> {
         }
         let delta = self.p.combine(&new);
         let margins = self.p.margins(&delta);
-        let ok = (0..rhs.len()).all(|k| new[k] > 0.0 || margins[k] >= rhs[k] - 1e-12 * rhs[k].abs().max(1.0));
+        let ok = (0..rhs.len())
+            .all(|k| new[k] > 0.0 || margins[k] >= rhs[k] - 1e-12 * rhs[k].abs().max(1.0));
         if !ok {
             return None;
         }

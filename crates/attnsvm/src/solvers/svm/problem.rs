@@ -100,7 +100,11 @@ impl<'a> AttSvmProblem<'a> {
             return Err(invalid!(
                 "alpha has {} entries, expected {want} ({})",
                 alpha.len(),
-                if layout.seq2seq { "n·T for --seq2seq" } else { "one per sequence" }
+                if layout.seq2seq {
+                    "n·T for --seq2seq"
+                } else {
+                    "one per sequence"
+                }
             ));
         }
         let mut samples = Vec::with_capacity(want);
@@ -113,7 +117,11 @@ impl<'a> AttSvmProblem<'a> {
                     _ => t,
                 };
                 if selected >= len {
-                    let why = if len < t { format!(" (causal: tokens 0..={})", len - 1) } else { String::new() };
+                    let why = if len < t {
+                        format!(" (causal: tokens 0..={})", len - 1)
+                    } else {
+                        String::new()
+                    };
                     return Err(invalid!(
                         "alpha: selected token {selected} of sequence {i}{} is out of range 0..{len}{why}",
                         pos.map(|k| format!(" at query position {k}")).unwrap_or_default()
@@ -121,9 +129,16 @@ impl<'a> AttSvmProblem<'a> {
                 }
                 match pos {
                     Some(k) => queries.extend_from_slice(inst.token(i, k)),
-                    None => queries.extend_from_slice(&inst.z.as_ref().unwrap()[i * d..(i + 1) * d]),
+                    None => {
+                        queries.extend_from_slice(&inst.z.as_ref().unwrap()[i * d..(i + 1) * d])
+                    }
                 }
-                samples.push(Sample { sequence: i, position: pos, len, selected });
+                samples.push(Sample {
+                    sequence: i,
+                    position: pos,
+                    len,
+                    selected,
+                });
             }
         }
         let mut constraints = Vec::with_capacity(samples.len() * (t - 1));
@@ -154,19 +169,35 @@ impl<'a> AttSvmProblem<'a> {
         if d == 0 || t == 0 {
             return Err(invalid!("Att-SVM: d and T must be positive"));
         }
-        if tokens.len() % (t * d) != 0 {
-            return Err(invalid!("Att-SVM: {} token values are not a multiple of T·d = {}", tokens.len(), t * d));
+        if !tokens.len().is_multiple_of(t * d) {
+            return Err(invalid!(
+                "Att-SVM: {} token values are not a multiple of T·d = {}",
+                tokens.len(),
+                t * d
+            ));
         }
         let n_seq = tokens.len() / (t * d);
         if queries.len() != samples.len() * d {
-            return Err(invalid!("Att-SVM: {} query values for {} samples of dimension {d}", queries.len(), samples.len()));
+            return Err(invalid!(
+                "Att-SVM: {} query values for {} samples of dimension {d}",
+                queries.len(),
+                samples.len()
+            ));
         }
-        if let Some(k) = queries.iter().chain(tokens.iter()).position(|v| !v.is_finite()) {
-            return Err(invalid!("Att-SVM: non-finite token or query value at flat index {k}"));
+        if let Some(k) = queries
+            .iter()
+            .chain(tokens.iter())
+            .position(|v| !v.is_finite())
+        {
+            return Err(invalid!(
+                "Att-SVM: non-finite token or query value at flat index {k}"
+            ));
         }
         for (s, smp) in samples.iter().enumerate() {
             if smp.sequence >= n_seq || smp.len == 0 || smp.len > t || smp.selected >= smp.len {
-                return Err(invalid!("Att-SVM: sample {s} ({smp:?}) does not fit {n_seq} sequences of {t} tokens"));
+                return Err(invalid!(
+                    "Att-SVM: sample {s} ({smp:?}) does not fit {n_seq} sequences of {t} tokens"
+                ));
             }
         }
         let mut blocks = vec![0; samples.len() + 1];
@@ -178,10 +209,16 @@ impl<'a> AttSvmProblem<'a> {
             }
             let len = samples[s].len as u32;
             if c.plus >= len || c.minus >= len {
-                return Err(invalid!("Att-SVM: constraint {k} names token {} or {} of a sample with {len} tokens", c.plus, c.minus));
+                return Err(invalid!(
+                    "Att-SVM: constraint {k} names token {} or {} of a sample with {len} tokens",
+                    c.plus,
+                    c.minus
+                ));
             }
             if !c.rhs.is_finite() {
-                return Err(invalid!("Att-SVM: constraint {k} has a non-finite right-hand side"));
+                return Err(invalid!(
+                    "Att-SVM: constraint {k} has a non-finite right-hand side"
+                ));
             }
             prev = s;
             blocks[s + 1] = k + 1;
@@ -189,7 +226,16 @@ impl<'a> AttSvmProblem<'a> {
         for s in 1..blocks.len() {
             blocks[s] = blocks[s].max(blocks[s - 1]);
         }
-        let mut p = AttSvmProblem { d, t, tokens, queries, samples, constraints, blocks, norms_sq: Vec::new() };
+        let mut p = AttSvmProblem {
+            d,
+            t,
+            tokens,
+            queries,
+            samples,
+            constraints,
+            blocks,
+            norms_sq: Vec::new(),
+        };
         p.norms_sq = (0..p.constraints.len())
             .map(|k| {
                 let c = p.constraints[k];
@@ -203,7 +249,14 @@ impl<'a> AttSvmProblem<'a> {
 
     /// The same program with other queries (e.g. reweighted), same samples and constraints.
     pub fn with_queries(&self, queries: Vec<f64>) -> Result<Self> {
-        Self::from_parts(self.d, self.t, self.tokens, queries, self.samples.clone(), self.constraints.clone())
+        Self::from_parts(
+            self.d,
+            self.t,
+            self.tokens,
+            queries,
+            self.samples.clone(),
+            self.constraints.clone(),
+        )
     }
 
     /// The same program with other right-hand sides (`rhs[k]` for constraint k).
@@ -329,8 +382,14 @@ impl<'a> AttSvmProblem<'a> {
         if zz == 0.0 {
             return 0.0;
         }
-        let (pk, mk) = (self.token(sk, ck.plus as usize), self.token(sk, ck.minus as usize));
-        let (pl, ml) = (self.token(sl, cl.plus as usize), self.token(sl, cl.minus as usize));
+        let (pk, mk) = (
+            self.token(sk, ck.plus as usize),
+            self.token(sk, ck.minus as usize),
+        );
+        let (pl, ml) = (
+            self.token(sl, cl.plus as usize),
+            self.token(sl, cl.minus as usize),
+        );
         let aa = dot(pk, pl) - dot(pk, ml) - dot(mk, pl) + dot(mk, ml);
         aa * zz
     }
