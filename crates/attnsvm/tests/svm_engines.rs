@@ -14,7 +14,11 @@ use attnsvm::solvers::svm::{
 use proptest::prelude::*;
 
 fn solve(p: &AttSvmProblem, norm: Norm, solver: Solver) -> SvmSolution {
-    let settings = SvmSettings { norm, solver, ..SvmSettings::default() };
+    let settings = SvmSettings {
+        norm,
+        solver,
+        ..SvmSettings::default()
+    };
     AttSvm::new(p, settings).unwrap().solve()
 }
 
@@ -73,21 +77,41 @@ proptest! {
 #[test]
 fn one_constraint_closed_form() {
     let (x, z) = (vec![0.3, -1.2, 0.5, 0.1, 0.4, -0.7], vec![0.9, -0.2, 0.6]);
-    let inst = Instance::new((1, 2, 3), x, Some(z.clone()), vec![1.0], vec![1.0, 0.0, 0.0], None).unwrap();
+    let inst = Instance::new(
+        (1, 2, 3),
+        x,
+        Some(z.clone()),
+        vec![1.0],
+        vec![1.0, 0.0, 0.0],
+        None,
+    )
+    .unwrap();
     let p = AttSvmProblem::att_svm(&inst, &[0], Layout::default()).unwrap();
-    let a: f64 = (0..3).map(|j| (inst.token(0, 0)[j] - inst.token(0, 1)[j]).powi(2)).sum::<f64>().sqrt();
+    let a: f64 = (0..3)
+        .map(|j| (inst.token(0, 0)[j] - inst.token(0, 1)[j]).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let zn: f64 = z.iter().map(|v| v * v).sum::<f64>().sqrt();
     for norm in [Norm::Frobenius, Norm::Nuclear] {
         let sol = solve(&p, norm, Solver::Auto);
         assert_eq!(sol.status, Status::Solved);
-        assert!(rel(sol.objective, 1.0 / (a * zn)) < 1e-9, "{norm:?}: {} vs {}", sol.objective, 1.0 / (a * zn));
+        assert!(
+            rel(sol.objective, 1.0 / (a * zn)) < 1e-9,
+            "{norm:?}: {} vs {}",
+            sol.objective,
+            1.0 / (a * zn)
+        );
     }
 }
 
 /// Orthonormal tokens: the generator's closed-form W_mm.
 #[test]
 fn orthonormal_closed_form() {
-    let g = generate(&GenSpec { self_attention: true, ..GenSpec::new(Family::Orthonormal, 3, 4, 12, 5) }).unwrap();
+    let g = generate(&GenSpec {
+        self_attention: true,
+        ..GenSpec::new(Family::Orthonormal, 3, 4, 12, 5)
+    })
+    .unwrap();
     let (inst, w_mm) = (g.instance, g.reference.unwrap().1);
     let p = AttSvmProblem::att_svm(&inst, &inst.optimal_tokens(), Layout::default()).unwrap();
     let sol = solve(&p, Norm::Frobenius, Solver::Auto);
@@ -103,12 +127,19 @@ fn dual_engine_equals_ipm_oracle() {
         let p = opt_problem(&inst);
         let dual = solve(&p, Norm::Frobenius, Solver::Dual);
         let ipm = solve(&p, Norm::Frobenius, Solver::Ipm);
-        assert_eq!(dual.status, ipm.status, "seed {seed}: {} / {}", dual.info.message, ipm.info.message);
+        assert_eq!(
+            dual.status, ipm.status,
+            "seed {seed}: {} / {}",
+            dual.info.message, ipm.info.message
+        );
         if dual.status != Status::Solved {
             continue;
         }
         assert!(rel(dual.objective, ipm.objective) < 1e-7, "seed {seed}");
-        assert!(common::dist(&dual.w, &ipm.w) < 1e-6 * fro_norm(&dual.w), "seed {seed}");
+        assert!(
+            common::dist(&dual.w, &ipm.w) < 1e-6 * fro_norm(&dual.w),
+            "seed {seed}"
+        );
         // The IPM's certificate is weaker than the engine's: compare what both guarantee.
         assert!(dual.kkt.duality_gap <= ipm.kkt.duality_gap.max(1e-12));
     }
@@ -158,7 +189,11 @@ fn duplicate_selected_token_is_infeasible_at_once() {
     let p = AttSvmProblem::att_svm(&inst, &alpha, Layout::default()).unwrap();
     let sol = solve(&p, Norm::Frobenius, Solver::Auto);
     assert_eq!(sol.status, Status::Infeasible);
-    assert!(sol.info.message.contains("sample 1"), "{}", sol.info.message);
+    assert!(
+        sol.info.message.contains("sample 1"),
+        "{}",
+        sol.info.message
+    );
     assert_eq!(sol.farkas.unwrap().residual, 0.0);
 }
 
@@ -166,12 +201,18 @@ fn duplicate_selected_token_is_infeasible_at_once() {
 #[test]
 fn causal_seq2seq_equals_explicit_samples() {
     let inst = feasible(2, 4, 6, 9, true);
-    let layout = Layout { seq2seq: true, causal: true, ..Layout::default() };
+    let layout = Layout {
+        seq2seq: true,
+        causal: true,
+        ..Layout::default()
+    };
     let scores = inst.scores();
     let mut alpha = Vec::new();
     for i in 0..inst.n {
         for k in 0..inst.t {
-            alpha.push(attnsvm::data::argmax(&scores[i * inst.t..i * inst.t + k + 1]));
+            alpha.push(attnsvm::data::argmax(
+                &scores[i * inst.t..i * inst.t + k + 1],
+            ));
         }
     }
     let p = AttSvmProblem::att_svm(&inst, &alpha, layout).unwrap();
@@ -181,16 +222,30 @@ fn causal_seq2seq_equals_explicit_samples() {
         for k in 1..inst.t {
             let sel = alpha[i * inst.t + k];
             let s = samples.len() as u32;
-            samples.push(Sample { sequence: i, position: Some(k), len: k + 1, selected: sel });
+            samples.push(Sample {
+                sequence: i,
+                position: Some(k),
+                len: k + 1,
+                selected: sel,
+            });
             queries.extend_from_slice(inst.token(i, k));
             for t in (0..=k).filter(|&t| t != sel) {
-                cons.push(Constraint { sample: s, plus: sel as u32, minus: t as u32, rhs: 1.0, equality: false });
+                cons.push(Constraint {
+                    sample: s,
+                    plus: sel as u32,
+                    minus: t as u32,
+                    rhs: 1.0,
+                    equality: false,
+                });
             }
         }
     }
     let q = AttSvmProblem::from_parts(inst.d, inst.t, &inst.x, queries, samples, cons).unwrap();
     assert_eq!(p.n_constraints(), q.n_constraints());
-    let (a, b) = (solve(&p, Norm::Frobenius, Solver::Auto), solve(&q, Norm::Frobenius, Solver::Auto));
+    let (a, b) = (
+        solve(&p, Norm::Frobenius, Solver::Auto),
+        solve(&q, Norm::Frobenius, Solver::Auto),
+    );
     assert_eq!(a.status, Status::Solved);
     assert!(common::dist(&a.w, &b.w) <= 1e-9 * fro_norm(&a.w));
 }
@@ -210,7 +265,10 @@ fn per_sequence_shift_invariance() {
     let alpha = inst.optimal_tokens();
     let p = AttSvmProblem::att_svm(&inst, &alpha, Layout::default()).unwrap();
     let q = AttSvmProblem::att_svm(&shifted, &alpha, Layout::default()).unwrap();
-    let (a, b) = (solve(&p, Norm::Frobenius, Solver::Auto), solve(&q, Norm::Frobenius, Solver::Auto));
+    let (a, b) = (
+        solve(&p, Norm::Frobenius, Solver::Auto),
+        solve(&q, Norm::Frobenius, Solver::Auto),
+    );
     assert!(common::dist(&a.w, &b.w) <= 1e-9 * fro_norm(&a.w));
 }
 
@@ -223,18 +281,30 @@ fn visualization1_fixture() {
     let want = [[2.85363, -2.70286], [5.37136, 5.58049]];
     for (i, row) in want.iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
-            assert!((sol.w[(i, j)] - v).abs() < 2e-4, "W[{i},{j}] = {}", sol.w[(i, j)]);
+            assert!(
+                (sol.w[(i, j)] - v).abs() < 2e-4,
+                "W[{i},{j}] = {}",
+                sol.w[(i, j)]
+            );
         }
     }
     // Supports exactly {(i=0,t=2), (i=1,t=0)} with duals (26.470, 48.972); Σλ = ‖W^mm‖².
     let support: Vec<(usize, u32)> = sol
         .support_by_dual
         .iter()
-        .map(|&k| (p.samples()[p.constraints()[k].sample as usize].sequence, p.constraints()[k].minus))
+        .map(|&k| {
+            (
+                p.samples()[p.constraints()[k].sample as usize].sequence,
+                p.constraints()[k].minus,
+            )
+        })
         .collect();
     assert_eq!(support, vec![(0, 2), (1, 0)]);
     let duals: Vec<f64> = sol.support_by_dual.iter().map(|&k| sol.duals[k]).collect();
-    assert!((duals[0] - 26.470).abs() < 2e-3 && (duals[1] - 48.972).abs() < 2e-3, "{duals:?}");
+    assert!(
+        (duals[0] - 26.470).abs() < 2e-3 && (duals[1] - 48.972).abs() < 2e-3,
+        "{duals:?}"
+    );
     let nuc = solve(&p, Norm::Nuclear, Solver::Auto);
     assert!((nuc.objective - 9.75480).abs() < 1e-3, "{}", nuc.objective);
     let sv = nuc.w.singular_values().unwrap();
@@ -247,9 +317,18 @@ fn invalid_settings_are_errors() {
     let inst = feasible(2, 3, 4, 0, false);
     let p = opt_problem(&inst);
     for bad in [
-        SvmSettings { tol: 0.0, ..SvmSettings::default() },
-        SvmSettings { max_iter: 0, ..SvmSettings::default() },
-        SvmSettings { time_limit: f64::NAN, ..SvmSettings::default() },
+        SvmSettings {
+            tol: 0.0,
+            ..SvmSettings::default()
+        },
+        SvmSettings {
+            max_iter: 0,
+            ..SvmSettings::default()
+        },
+        SvmSettings {
+            time_limit: f64::NAN,
+            ..SvmSettings::default()
+        },
     ] {
         let err = AttSvm::new(&p, bad).err().unwrap().to_string();
         assert!(err.contains("svm settings"), "{err}");

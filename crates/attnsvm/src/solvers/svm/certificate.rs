@@ -143,26 +143,37 @@ pub fn certify(p: &AttSvmProblem, norm: Norm, w: &[f64], duals: &[f64], margins:
     }
 }
 
-/// A Farkas certificate of infeasibility, checked: `λ ≥ 0`, `Σλ = 1`, `‖Σλ_k A_k‖_F` small.
+/// A Farkas certificate of infeasibility, checked: `‖Σλ_k A_k‖_F` small while `Σλ_k r_k > 0`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Farkas {
-    /// `λ` (one per constraint), normalized to sum 1.
+    /// `λ` (one per constraint), normalized to `Σ|λ_k| = 1`; `≥ 0` on inequalities, signed on
+    /// equalities (for the standard Att-SVM this is `λ ≥ 0, Σλ = 1`). A certificate needs
+    /// `Σλ_k r_k > 0` (reported as `rhs_value`) and `Σλ_k A_k = 0`.
     pub multipliers: Vec<f64>,
     /// `‖Σλ_k A_k‖_F / max_k ‖A_k‖_F`: zero for an exact certificate.
     pub residual: f64,
-    /// Constraints with positive weight.
+    /// `Σλ_k r_k`, which must be positive (1 for the standard Att-SVM).
+    pub rhs_value: f64,
+    /// Constraints with nonzero weight.
     pub constraints: Vec<usize>,
     /// Samples (and their sequences) involved.
     pub samples: Vec<usize>,
     pub sequences: Vec<usize>,
 }
 
-/// Check the Farkas certificate `λ` (any nonnegative vector with positive sum; normalized here).
+/// Check the Farkas certificate `λ` (normalized here).
 pub fn farkas(p: &AttSvmProblem, lambda: &[f64]) -> Farkas {
-    let total: f64 = lambda.iter().map(|l| l.max(0.0)).sum();
-    let multipliers: Vec<f64> = lambda
+    // Inequality multipliers are clipped at zero; equality multipliers keep their sign.
+    let cons = p.constraints();
+    let signed: Vec<f64> = lambda
         .iter()
-        .map(|l| if total > 0.0 { l.max(0.0) / total } else { 0.0 })
+        .zip(cons)
+        .map(|(&l, c)| if c.equality { l } else { l.max(0.0) })
+        .collect();
+    let total: f64 = signed.iter().map(|l| l.abs()).sum();
+    let multipliers: Vec<f64> = signed
+        .iter()
+        .map(|l| if total > 0.0 { l / total } else { 0.0 })
         .collect();
     let g = p.combine(&multipliers);
     let amax = (0..p.n_constraints())
@@ -180,8 +191,9 @@ pub fn farkas(p: &AttSvmProblem, lambda: &[f64]) -> Farkas {
         f64::INFINITY
     };
     let constraints: Vec<usize> = (0..multipliers.len())
-        .filter(|&k| multipliers[k] > 0.0)
+        .filter(|&k| multipliers[k] != 0.0)
         .collect();
+    let rhs_value = multipliers.iter().zip(cons).map(|(l, c)| l * c.rhs).sum();
     let mut samples: Vec<usize> = constraints
         .iter()
         .map(|&k| p.constraints()[k].sample as usize)
@@ -193,6 +205,7 @@ pub fn farkas(p: &AttSvmProblem, lambda: &[f64]) -> Farkas {
     Farkas {
         multipliers,
         residual,
+        rhs_value,
         constraints,
         samples,
         sequences,

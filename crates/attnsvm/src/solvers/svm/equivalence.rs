@@ -51,7 +51,7 @@ use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use super::problem::{AttSvmProblem, Constraint, Sample};
-use super::{AttSvm, Farkas, Info, Status, SvmSettings, SvmSolution};
+use super::{farkas, AttSvm, Info, Status, SvmSettings, SvmSolution};
 use crate::data::Instance;
 use crate::error::{invalid, Result};
 use crate::linalg::{clear_upper_simd_state, corr, dot, fro_dot, fro_norm, one_minus_corr};
@@ -436,36 +436,16 @@ fn inconsistent(p: &AttSvmProblem, settings: &SvmSettings) -> Option<SvmSolution
     }
     let l1: f64 = mu.iter().map(|v| v.abs()).sum();
     let multipliers: Vec<f64> = mu.iter().map(|v| v / l1).collect();
-    let combo = p.combine(&multipliers);
-    let amax = (0..m).map(|k| p.norm_sq(k)).fold(0.0f64, f64::max).sqrt();
-    let residual = if amax > 0.0 {
-        dot(&combo, &combo).sqrt() / amax
-    } else {
-        0.0
-    };
-    let lr = dot(&multipliers, &r);
-    let constraints: Vec<usize> = (0..m).filter(|&k| multipliers[k] != 0.0).collect();
-    let mut samples: Vec<usize> = constraints
-        .iter()
-        .map(|&k| p.constraints()[k].sample as usize)
-        .collect();
-    samples.dedup();
-    let mut sequences: Vec<usize> = samples.iter().map(|&s| p.samples()[s].sequence).collect();
-    sequences.sort_unstable();
-    sequences.dedup();
+    let cert = farkas(p, &multipliers);
     let mut sol = SvmSolution::empty(p, settings.norm, Status::Infeasible, "gram-consistency");
     sol.info.message = format!(
         "the log-ratio equalities are inconsistent: signed multipliers μ (Σ|μ_k| = 1) of {} constraints \
-         give ‖Σμ_k A_k‖ = {residual:.1e}·max‖A_k‖ while Σμ_k r_k = {lr:.3e} > 0",
-        constraints.len()
+         give ‖Σμ_k A_k‖ = {:.1e}·max‖A_k‖ while Σμ_k r_k = {:.3e} > 0",
+        cert.constraints.len(),
+        cert.residual,
+        cert.rhs_value
     );
-    sol.farkas = Some(Farkas {
-        multipliers,
-        residual,
-        constraints,
-        samples,
-        sequences,
-    });
+    sol.farkas = Some(cert);
     Some(sol)
 }
 

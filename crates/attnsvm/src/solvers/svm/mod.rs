@@ -60,7 +60,7 @@ pub enum Solver {
 /// | field | default | meaning |
 /// |---|---|---|
 /// | `norm` | `Frobenius` | the norm minimized |
-/// | `solver` | `Auto` | engine |
+/// | `solver` | `Auto` | engine: the dual engines; Clarabel's QP for small Frobenius programs with equalities or right-hand sides other than 1 |
 /// | `tol` | `1e-10` | target relative duality gap and KKT residuals |
 /// | `max_iter` | `200_000` | epochs (dual), outer iterations (nuclear), iterations (IPM) |
 /// | `time_limit` | `∞` | seconds; the best point so far is returned as `MaxIterations` |
@@ -187,6 +187,14 @@ impl<'p, 'a> AttSvm<'p, 'a> {
             return finish(sol, start);
         }
         let sol = match (s.norm, s.solver) {
+            // Programs with equalities or other right-hand sides (the equivalence's W_fin and
+            // W_dir) have no Farkas path in the dual engine: small ones go to the interior point
+            // method, which certifies infeasibility for them too.
+            (Norm::Frobenius, Solver::Auto)
+                if !p.is_standard() && p.d * p.d * p.n_constraints() <= 1 << 22 =>
+            {
+                oracle::qp(p, s)
+            }
             (Norm::Frobenius, Solver::Auto | Solver::Dual) => dual::solve(p, s),
             (Norm::Frobenius, Solver::Ipm) => oracle::qp(p, s),
             (Norm::Nuclear, Solver::Auto | Solver::Dual) => nuclear::solve(p, s),
