@@ -372,9 +372,10 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
         return None;
     }
     let mut cache = GramCache::new(p, &set);
+    let mut best = None;
     for _round in 0..30 {
         if set.len() > MAX_POLISH_SET {
-            return None;
+            break;
         }
         for &k in &set {
             cache.add(p, k);
@@ -418,10 +419,16 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
             viol.sort_by(|a, b| a.0.total_cmp(&b.0));
             let in_set: std::collections::HashSet<usize> = set.iter().copied().collect();
             let before = set.len();
-            set.extend(viol.iter().map(|v| v.1).filter(|k| !in_set.contains(k)));
+            // The most violated first, within the size the polish factorizes.
+            // At most half the set per round: a poorly identified set is better corrected by
+            // more coordinate ascent than by one huge factorization.
+            let room = MAX_POLISH_SET.saturating_sub(set.len()).min(set.len() / 2 + 64);
+            set.extend(viol.iter().map(|v| v.1).filter(|k| !in_set.contains(k)).take(room));
             if set.len() == before {
                 return None;
             }
+            // Keep the sign-feasible iterate: coordinate ascent resumes from it if polish fails.
+            best = Some(lambda);
             continue;
         }
         let info = Info {
@@ -437,6 +444,9 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
         // Close but not certified: continue coordinate ascent from the polished point.
         cd.warm_start(lambda);
         return None;
+    }
+    if let Some(lambda) = best {
+        cd.warm_start(lambda);
     }
     None
 }
