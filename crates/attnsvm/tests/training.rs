@@ -504,3 +504,27 @@ fn invalid_settings_are_errors() {
     .is_err());
     assert!(inf.check(Loss::Logistic, true).is_ok());
 }
+
+/// A ReLU head whose units are all off on some sequence gives that sequence a zero gradient; it
+/// must not set the global gradient scale (found by the equivalence tests: Sphere (3,4,4) seed 5
+/// used to stop at step 5314 with a false `ZeroGradient`, the live sequence underflowed).
+#[test]
+fn dead_relu_sequence_does_not_zero_the_gradient() {
+    let inst = generate(&GenSpec::new(Family::Sphere, 3, 4, 4, 5))
+        .unwrap()
+        .instance;
+    let ts = TrainSettings {
+        iters: 8000,
+        init: Init::Random,
+        seed: 5,
+        ..TrainSettings::default()
+    };
+    let mut risk = Objective::new(&inst, Head::relu_from_seed(4, 5), Loss::Logistic, 0).unwrap();
+    let res = train::train(&mut risk, &ts, State::init(&ts, 4, &inst.v), None, |_| true).unwrap();
+    assert_ne!(
+        res.stop,
+        StopReason::ZeroGradient,
+        "stopped after {} steps",
+        res.iterations
+    );
+}

@@ -342,7 +342,17 @@ fn sequence_body<const FMA: bool>(
             s.w[k] = -yi * delta;
         }
         weighted_row_sum::<FMA>(xs, d, &s.w, bi);
-        log_neg_derivative + (a21 - 2.0 * ln_e)
+        // Fold the size of b_i into its log-weight: a sequence whose b_i vanishes (a ReLU head
+        // with every unit off) must not set the global scale, or it would underflow the others.
+        let bmax = bi.iter().fold(0.0f64, |a, &x| a.max(x.abs()));
+        if bmax > 0.0 && bmax.is_finite() {
+            bi.iter_mut().for_each(|x| *x /= bmax);
+            log_neg_derivative + (a21 - 2.0 * ln_e) + bmax.ln()
+        } else if bmax == 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            log_neg_derivative + (a21 - 2.0 * ln_e)
+        }
     } else {
         bi.fill(0.0);
         f64::NEG_INFINITY

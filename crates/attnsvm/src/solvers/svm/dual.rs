@@ -383,13 +383,6 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
         let q = cache.sub(&set);
         let r: Vec<f64> = set.iter().map(|&k| cons[k].rhs).collect();
         let x = solve_gram(&q, &r)?;
-        if std::env::var("SVM_DEBUG").is_ok() {
-            let neg = (0..set.len()).filter(|&i| x[i] < 0.0).count();
-            eprintln!(
-                "polish epoch {epochs} round {_round} set {} negatives {neg}",
-                set.len()
-            );
-        }
         let neg: Vec<usize> = (0..set.len())
             .filter(|&i| !cons[set[i]].equality && x[i] < 0.0)
             .collect();
@@ -422,8 +415,15 @@ fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Opt
             // The most violated first, within the size the polish factorizes.
             // At most half the set per round: a poorly identified set is better corrected by
             // more coordinate ascent than by one huge factorization.
-            let room = MAX_POLISH_SET.saturating_sub(set.len()).min(set.len() / 2 + 64);
-            set.extend(viol.iter().map(|v| v.1).filter(|k| !in_set.contains(k)).take(room));
+            let room = MAX_POLISH_SET
+                .saturating_sub(set.len())
+                .min(set.len() / 2 + 64);
+            set.extend(
+                viol.iter()
+                    .map(|v| v.1)
+                    .filter(|k| !in_set.contains(k))
+                    .take(room),
+            );
             if set.len() == before {
                 return None;
             }
@@ -466,31 +466,20 @@ fn certify_infeasible(
     cd: &Cd,
     epochs: usize,
 ) -> Option<SvmSolution> {
-    let total: f64 = cd.lambda.iter().sum();
-    let ww = dot(&cd.w, &cd.w);
-    if std::env::var("SVM_DEBUG").is_ok() {
-        eprintln!("infeas check: sum {total:.3e} ww {ww:.3e}");
-    }
     let set: Vec<usize> = (0..cd.lambda.len())
         .filter(|&k| cd.lambda[k] > 0.0)
         .collect();
-    if set.len() > 6000 {
+    if set.len() > MAX_POLISH_SET {
         return None;
     }
     let q = gram(p, &set);
     let scale = (0..set.len()).map(|k| q[(k, k)]).fold(0.0f64, f64::max);
     let mnp = min_norm_point(&q, 1e-28 * scale, 20 * set.len() + 100);
-    if std::env::var("SVM_DEBUG").is_ok() {
-        eprintln!("wolfe done");
-    }
     let mut lambda = vec![0.0; cd.lambda.len()];
     for (i, &k) in set.iter().enumerate() {
         lambda[k] = mnp.weights[i];
     }
     let cert = farkas(p, &lambda);
-    if std::env::var("SVM_DEBUG").is_ok() {
-        eprintln!("infeas: set {} residual {:.3e}", set.len(), cert.residual);
-    }
     if cert.residual > FARKAS_TOL {
         return None;
     }

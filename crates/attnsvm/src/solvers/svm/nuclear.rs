@@ -50,7 +50,6 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
         set: Vec::new(),
         llt: None,
     };
-    let debug = std::env::var("SVM_DEBUG").is_ok();
     // Certify only once the ADMM residuals are small, and then at every tenfold decrease.
     let mut check_at = 1e-6;
     for it in 1..=s.max_iter.min(100_000) {
@@ -98,9 +97,6 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
                 message: format!("{it} ADMM iterations"),
             };
             let cand = SvmSolution::from_pair(p, s, Status::Solved, v.clone(), duals, info);
-            if debug {
-                eprintln!("admm {it} obj {:.12} gap {:.3e} rp {r_primal:.2e} rd {r_dual:.2e} rho {rho:.2e}", cand.objective, cand.kkt.duality_gap);
-            }
             let done = cand.kkt.duality_gap <= s.tol.max(1e-9);
             if best
                 .as_ref()
@@ -191,9 +187,6 @@ impl Projector<'_, '_> {
     ) -> Option<Vec<f64>> {
         if let Some(delta) = self.cached(rhs, lambda) {
             return Some(delta);
-        }
-        if std::env::var("SVM_DEBUG").is_ok() {
-            eprintln!("proj miss");
         }
         let shifted = self.p.with_rhs(rhs);
         let mut cd = Cd::new(&shifted, self.settings.seed);
