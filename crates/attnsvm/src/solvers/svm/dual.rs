@@ -19,16 +19,15 @@
 
 use std::time::Instant;
 
-use faer::linalg::solvers::Solve;
-use faer::{Mat, Side};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::certificate::farkas;
 use super::mnp::min_norm_point;
+use super::polish::{gram, polish, MAX_POLISH_SET};
 use super::{AttSvmProblem, Info, Status, SvmSettings, SvmSolution};
-use crate::linalg::{axpy, clear_upper_simd_state, dot, matmul_into};
+use crate::linalg::{axpy, dot};
 
 /// A Farkas certificate is accepted when `‖Σλ_k A_k‖_F ≤ FARKAS_TOL · max_k ‖A_k‖_F`.
 pub(crate) const FARKAS_TOL: f64 = 1e-10;
@@ -228,7 +227,7 @@ impl<'p, 'a> Cd<'p, 'a> {
         pg_max - pg_min
     }
 
-    fn solution(
+    pub(super) fn solution(
         &self,
         p: &AttSvmProblem,
         s: &SvmSettings,
@@ -251,204 +250,6 @@ impl<'p, 'a> Cd<'p, 'a> {
             info,
         )
     }
-}
-
-/// The Gram matrix `⟨A_k, A_l⟩ = (a_kᵀa_l)(z_kᵀz_l)` of the constraints in `set`, by two products.
-pub(crate) fn gram(p: &AttSvmProblem, set: &[usize]) -> Mat<f64> {
-    let d = p.d;
-    let a = Mat::from_fn(set.len(), d, |r, j| {
-        let c = p.constraints()[set[r]];
-        let s = c.sample as usize;
-        p.token(s, c.plus as usize)[j] - p.token(s, c.minus as usize)[j]
-    });
-    let z = Mat::from_fn(set.len(), d, |r, j| {
-        p.query(p.constraints()[set[r]].sample as usize)[j]
-    });
-    let n = set.len();
-    let (mut aa, mut zz) = (Mat::zeros(n, n), Mat::zeros(n, n));
-    matmul_into(&mut aa, a.as_ref(), a.transpose());
-    matmul_into(&mut zz, z.as_ref(), z.transpose());
-    let q = Mat::from_fn(n, n, |i, j| aa[(i, j)] * zz[(i, j)]);
-    clear_upper_simd_state();
-    q
-}
-
-/// Largest support set the polish factorizes (a dense Cholesky of this size costs ~20 GFLOP).
-const MAX_POLISH_SET: usize = 6000;
-
-/// Gram entries of every constraint that entered the polish's working set: the first set by two
-/// products, later additions row by row (O(d) per entry).
-struct GramCache {
-    members: Vec<usize>,
-    pos: std::collections::HashMap<usize, usize>,
-    /// Lower triangle: `rows[i][j]`, `j ≤ i`, over `members`.
-    rows: Vec<Vec<f64>>,
-}
-
-impl GramCache {
-    fn new(p: &AttSvmProblem, set: &[usize]) -> Self {
-        let q = gram(p, set);
-        let rows = (0..set.len())
-            .map(|i| (0..=i).map(|j| q[(i, j)]).collect())
-            .collect();
-        let pos = set.iter().enumerate().map(|(i, &k)| (k, i)).collect();
-        GramCache {
-            members: set.to_vec(),
-            pos,
-            rows,
-        }
-    }
-
-    fn add(&mut self, p: &AttSvmProblem, k: usize) {
-        if self.pos.contains_key(&k) {
-            return;
-        }
-        let mut row: Vec<f64> = self.members.iter().map(|&l| p.gram(k, l)).collect();
-        row.push(p.norm_sq(k));
-        self.pos.insert(k, self.members.len());
-        self.members.push(k);
-        self.rows.push(row);
-    }
-
-    fn sub(&self, set: &[usize]) -> Mat<f64> {
-        let idx: Vec<usize> = set.iter().map(|k| self.pos[k]).collect();
-        Mat::from_fn(set.len(), set.len(), |a, b| {
-            let (i, j) = (idx[a], idx[b]);
-            if i >= j {
-                self.rows[i][j]
-            } else {
-                self.rows[j][i]
-            }
-        })
-    }
-}
-
-/// Solve `Q λ = r` on the set (Cholesky; a symmetric eigendecomposition when Q is singular, which
-/// gives the least-squares solution of smallest norm).
-fn solve_gram(q: &Mat<f64>, r: &[f64]) -> Option<Vec<f64>> {
-    let n = r.len();
-    let rhs = Mat::from_fn(n, 1, |i, _| r[i]);
-    let out = match q.llt(Side::Lower) {
-        Ok(llt) => {
-            let x = llt.solve(&rhs);
-            Some((0..n).map(|i| x[(i, 0)]).collect::<Vec<_>>())
-        }
-        Err(_) => {
-            let evd = q.self_adjoint_eigen(Side::Lower).ok()?;
-            let (u, sv) = (evd.U(), evd.S().column_vector());
-            let top = (0..n).map(|i| sv[i].abs()).fold(0.0f64, f64::max);
-            let mut x = vec![0.0; n];
-            for j in 0..n {
-                if sv[j] > 1e-12 * top {
-                    let coef = (0..n).map(|i| u[(i, j)] * r[i]).sum::<f64>() / sv[j];
-                    for (i, xi) in x.iter_mut().enumerate() {
-                        *xi += coef * u[(i, j)];
-                    }
-                }
-            }
-            Some(x)
-        }
-    };
-    clear_upper_simd_state();
-    out.filter(|x| x.iter().all(|v| v.is_finite()))
-}
-
-/// Exact solve on the support set with an active-set loop; accepted only when the full KKT
-/// certificate meets the tolerance.
-fn polish(p: &AttSvmProblem, s: &SvmSettings, cd: &mut Cd, epochs: usize) -> Option<SvmSolution> {
-    let cons = p.constraints();
-    let m = p.n_constraints();
-    let mut set: Vec<usize> = (0..m)
-        .filter(|&k| cd.lambda[k] > 0.0 || cons[k].equality)
-        .collect();
-    if set.is_empty() {
-        // λ = 0 is optimal only when no constraint asks for a positive margin.
-        if cons.iter().all(|c| c.rhs <= 0.0 && !c.equality) {
-            return Some(cd.solution(p, s, Status::Solved, epochs, ""));
-        }
-        return None;
-    }
-    if set.len() > MAX_POLISH_SET {
-        return None;
-    }
-    let mut cache = GramCache::new(p, &set);
-    let mut best = None;
-    for _round in 0..30 {
-        if set.len() > MAX_POLISH_SET {
-            break;
-        }
-        for &k in &set {
-            cache.add(p, k);
-        }
-        let q = cache.sub(&set);
-        let r: Vec<f64> = set.iter().map(|&k| cons[k].rhs).collect();
-        let x = solve_gram(&q, &r)?;
-        let neg: Vec<usize> = (0..set.len())
-            .filter(|&i| !cons[set[i]].equality && x[i] < 0.0)
-            .collect();
-        if !neg.is_empty() {
-            let drop: std::collections::HashSet<usize> = neg.into_iter().collect();
-            set = set
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !drop.contains(i))
-                .map(|(_, &k)| k)
-                .collect();
-            continue;
-        }
-        let mut lambda = vec![0.0; m];
-        for (i, &k) in set.iter().enumerate() {
-            lambda[k] = x[i];
-        }
-        let w = p.combine(&lambda);
-        let margins = p.margins(&w);
-        let mut viol: Vec<(f64, usize)> = (0..m)
-            .filter(|&k| {
-                !cons[k].equality && margins[k] < cons[k].rhs - 1e-12 * cons[k].rhs.abs().max(1.0)
-            })
-            .map(|k| (margins[k] - cons[k].rhs, k))
-            .collect();
-        if !viol.is_empty() {
-            viol.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let in_set: std::collections::HashSet<usize> = set.iter().copied().collect();
-            let before = set.len();
-            // The most violated first, within the size the polish factorizes.
-            // At most half the set per round: a poorly identified set is better corrected by
-            // more coordinate ascent than by one huge factorization.
-            let room = MAX_POLISH_SET
-                .saturating_sub(set.len())
-                .min(set.len() / 2 + 64);
-            set.extend(
-                viol.iter()
-                    .map(|v| v.1)
-                    .filter(|k| !in_set.contains(k))
-                    .take(room),
-            );
-            if set.len() == before {
-                return None;
-            }
-            // Keep the sign-feasible iterate: coordinate ascent resumes from it if polish fails.
-            best = Some(lambda);
-            continue;
-        }
-        let info = Info {
-            solver: "dual-cd".into(),
-            iterations: epochs,
-            seconds: 0.0,
-            message: String::new(),
-        };
-        let sol = SvmSolution::from_pair(p, s, Status::Solved, w, lambda.clone(), info);
-        if sol.kkt.max() <= s.tol {
-            return Some(sol);
-        }
-        // Close but not certified: continue coordinate ascent from the polished point.
-        cd.warm_start(lambda);
-        return None;
-    }
-    if let Some(lambda) = best {
-        cd.warm_start(lambda);
-    }
-    None
 }
 
 /// At an optimum of the standard program `‖W‖² = Σλ_k`; `‖W‖² ≪ Σλ` means the multipliers grow

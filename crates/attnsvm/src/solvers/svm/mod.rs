@@ -30,6 +30,7 @@ pub mod equivalence;
 mod mnp;
 mod nuclear;
 mod oracle;
+mod polish;
 mod problem;
 pub mod tokens;
 

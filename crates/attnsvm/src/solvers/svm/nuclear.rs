@@ -203,7 +203,7 @@ impl Projector<'_, '_> {
         }
         *lambda = sol.duals;
         self.set = (0..lambda.len()).filter(|&k| lambda[k] > 0.0).collect();
-        let q = dual::gram(self.p, &self.set);
+        let q = super::polish::gram(self.p, &self.set);
         self.llt = q.llt(faer::Side::Lower).ok();
         clear_upper_simd_state();
         Some(mat_to_row_major(&sol.w))
