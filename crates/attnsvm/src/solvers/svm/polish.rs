@@ -16,9 +16,6 @@ use crate::linalg::{clear_upper_simd_state, matmul_into};
 /// an update is O(|S|²) scalar work, a refactorization O(|S|³/3) at BLAS-3 speed.
 const UPDATE_FRACTION: usize = 64;
 
-/// Relative slack of the margin within which a positive multiplier enters the first set.
-const SLACK: f64 = 0.05;
-
 /// Rounds that add violated constraints before the polish gives the set back to coordinate
 /// ascent: when the set is far from the support, each addition overshoots and the next round drops
 /// as many again, and more epochs are cheaper than more factorizations.
@@ -226,12 +223,8 @@ pub(super) fn polish(
 ) -> Option<SvmSolution> {
     let cons = p.constraints();
     let m = p.n_constraints();
-    // Candidates: positive multipliers whose margin is already near its right-hand side (a
-    // positive multiplier on a slack constraint is still on its way to zero).
-    let margins = p.margins(&cd.w);
-    let near = |k: usize| margins[k] <= cons[k].rhs + SLACK * cons[k].rhs.abs().max(1.0);
     let mut set: Vec<usize> = (0..m)
-        .filter(|&k| (cd.lambda[k] > 0.0 && near(k)) || cons[k].equality)
+        .filter(|&k| cd.lambda[k] > 0.0 || cons[k].equality)
         .collect();
     if set.is_empty() {
         // λ = 0 is optimal only when no constraint asks for a positive margin.
