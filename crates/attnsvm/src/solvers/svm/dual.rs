@@ -267,23 +267,31 @@ fn certify_infeasible(
     cd: &Cd,
     epochs: usize,
 ) -> Option<SvmSolution> {
-    let set: Vec<usize> = (0..cd.lambda.len())
+    // The growing multipliers carry the certificate, which needs at most d² + 1 constraints
+    // (Carathéodory): try the largest ones first, doubling the candidate set.
+    let mut order: Vec<usize> = (0..cd.lambda.len())
         .filter(|&k| cd.lambda[k] > 0.0)
         .collect();
-    if set.len() > MAX_POLISH_SET {
-        return None;
-    }
-    let q = gram(p, &set);
-    let scale = (0..set.len()).map(|k| q[(k, k)]).fold(0.0f64, f64::max);
-    let mnp = min_norm_point(&q, 1e-28 * scale, 20 * set.len() + 100);
-    let mut lambda = vec![0.0; cd.lambda.len()];
-    for (i, &k) in set.iter().enumerate() {
-        lambda[k] = mnp.weights[i];
-    }
-    let cert = farkas(p, &lambda);
-    if cert.residual > FARKAS_TOL {
-        return None;
-    }
+    order.sort_by(|&a, &b| cd.lambda[b].total_cmp(&cd.lambda[a]));
+    let mut size = (2 * (p.d * p.d + 1)).min(order.len());
+    let cert = loop {
+        let set = &order[..size];
+        let q = gram(p, set);
+        let scale = (0..set.len()).map(|k| q[(k, k)]).fold(0.0f64, f64::max);
+        let mnp = min_norm_point(&q, 1e-28 * scale, 20 * set.len() + 100);
+        let mut lambda = vec![0.0; cd.lambda.len()];
+        for (i, &k) in set.iter().enumerate() {
+            lambda[k] = mnp.weights[i];
+        }
+        let cert = farkas(p, &lambda);
+        if cert.residual <= FARKAS_TOL {
+            break cert;
+        }
+        if size == order.len() || size >= MAX_POLISH_SET {
+            return None;
+        }
+        size = (2 * size).min(order.len()).min(MAX_POLISH_SET);
+    };
     let mut sol = SvmSolution::empty(p, s.norm, Status::Infeasible, "dual-cd");
     sol.info.iterations = epochs;
     sol.info.message = format!(

@@ -9,9 +9,11 @@
 //! "corral" whose affine minimizer has positive weights, so a certificate comes out exact up to
 //! rounding (not approximately, as from a first-order method). The corral's matrix
 //! `Q_CC + 11ᵀ` (positive definite while the corral is affinely independent) is kept as a Cholesky
-//! factor, extended in O(k²) per added point and refactored after removals.
+//! factor, updated in O(k²) per added or removed point.
 
 use faer::Mat;
+
+use super::polish::Factor;
 
 /// Result: weights over the columns of the Gram matrix.
 pub(crate) struct MinNormPoint {
@@ -20,57 +22,30 @@ pub(crate) struct MinNormPoint {
 
 struct Corral {
     idx: Vec<usize>,
-    /// Lower-triangular Cholesky factor of `Q_CC + 11ᵀ`, row-major rows of growing length.
-    l: Vec<Vec<f64>>,
+    /// Cholesky factor of `Q_CC + 11ᵀ`.
+    f: Factor,
 }
 
 impl Corral {
-    fn entry(q: &Mat<f64>, a: usize, b: usize) -> f64 {
-        q[(a, b)] + 1.0
-    }
-
     /// Append point `j`; `false` when it is affinely dependent on the corral.
     fn push(&mut self, q: &Mat<f64>, j: usize) -> bool {
-        let k = self.idx.len();
-        let mut row = vec![0.0; k + 1];
-        for i in 0..k {
-            let mut s = Self::entry(q, self.idx[i], j);
-            for (p, r) in self.l[i].iter().zip(&row).take(i) {
-                s -= p * r;
-            }
-            row[i] = s / self.l[i][i];
-        }
-        let diag = Self::entry(q, j, j) - row[..k].iter().map(|v| v * v).sum::<f64>();
-        // (NaN-safe: a NaN pivot is also rejected.)
-        if diag.is_nan() || diag <= 1e-13 * Self::entry(q, j, j) {
+        let row: Vec<f64> = self.idx.iter().map(|&i| q[(i, j)] + 1.0).collect();
+        if !self.f.push(&row, q[(j, j)] + 1.0) {
             return false;
         }
-        row[k] = diag.sqrt();
-        self.l.push(row);
         self.idx.push(j);
         true
     }
 
-    fn rebuild(&mut self, q: &Mat<f64>, keep: Vec<usize>) {
-        self.idx.clear();
-        self.l.clear();
-        for j in keep {
-            self.push(q, j);
-        }
+    /// Drop the corral's position `pos` (an O(k²) update of the factor).
+    fn remove(&mut self, pos: usize) {
+        self.f.remove(pos);
+        self.idx.remove(pos);
     }
 
     /// Affine minimizer `y = M⁻¹1 / (1ᵀM⁻¹1)` over the corral.
     fn affine_minimizer(&self) -> Vec<f64> {
-        let k = self.idx.len();
-        let mut y = vec![1.0; k];
-        for i in 0..k {
-            let s: f64 = (0..i).map(|p| self.l[i][p] * y[p]).sum();
-            y[i] = (y[i] - s) / self.l[i][i];
-        }
-        for i in (0..k).rev() {
-            let s: f64 = (i + 1..k).map(|p| self.l[p][i] * y[p]).sum();
-            y[i] = (y[i] - s) / self.l[i][i];
-        }
+        let mut y = self.f.solve(&vec![1.0; self.idx.len()]);
         let total: f64 = y.iter().sum();
         y.iter_mut().for_each(|v| *v /= total);
         y
@@ -87,7 +62,7 @@ pub(crate) fn min_norm_point(q: &Mat<f64>, zero_tol_sq: f64, max_iter: usize) ->
         .unwrap_or(0);
     let mut corral = Corral {
         idx: Vec::new(),
-        l: Vec::new(),
+        f: Factor::empty(),
     };
     corral.push(q, start);
     let mut x = vec![1.0];
@@ -145,15 +120,14 @@ pub(crate) fn min_norm_point(q: &Mat<f64>, zero_tol_sq: f64, max_iter: usize) ->
                 let smallest = (0..x.len()).min_by(|&a, &b| x[a].total_cmp(&x[b])).unwrap();
                 x[smallest] = 0.0;
             }
-            let kept: Vec<usize> = (0..x.len()).filter(|&i| x[i] > 1e-15).collect();
-            let idx: Vec<usize> = kept.iter().map(|&i| corral.idx[i]).collect();
-            x = kept.iter().map(|&i| x[i]).collect();
+            for i in (0..x.len()).rev() {
+                if x[i] <= 1e-15 {
+                    corral.remove(i);
+                    x.remove(i);
+                }
+            }
             let total: f64 = x.iter().sum();
             x.iter_mut().for_each(|v| *v /= total);
-            corral.rebuild(q, idx);
-            if corral.idx.len() != x.len() {
-                return finish(&corral.idx, &x[..corral.idx.len()], n);
-            }
         }
     }
     finish(&corral.idx, &x, n)

@@ -135,11 +135,15 @@ fn solve_gram(q: &Mat<f64>, r: &[f64]) -> Option<Vec<f64>> {
 
 /// A lower-triangular Cholesky factor `L Lᵀ = Q_SS`, rows of growing length, that can gain or lose
 /// a row in O(|S|²).
-struct Factor {
+pub(crate) struct Factor {
     l: Vec<Vec<f64>>,
 }
 
 impl Factor {
+    pub(crate) fn empty() -> Self {
+        Factor { l: Vec::new() }
+    }
+
     fn new(q: &Mat<f64>) -> Option<Self> {
         let llt = q.llt(Side::Lower).ok();
         clear_upper_simd_state();
@@ -152,7 +156,7 @@ impl Factor {
     }
 
     /// Append a row: `row[j] = Q[new, set_j]`, `diag = Q[new, new]`. `false` if not positive definite.
-    fn push(&mut self, row: &[f64], diag: f64) -> bool {
+    pub(crate) fn push(&mut self, row: &[f64], diag: f64) -> bool {
         let k = self.l.len();
         let mut new = vec![0.0; k + 1];
         for i in 0..k {
@@ -174,7 +178,7 @@ impl Factor {
 
     /// Remove row and column `pos`: the trailing block absorbs the removed column by a rank-one
     /// update (`L₂₂' L₂₂'ᵀ = L₂₂ L₂₂ᵀ + x xᵀ`).
-    fn remove(&mut self, pos: usize) {
+    pub(crate) fn remove(&mut self, pos: usize) {
         let mut x: Vec<f64> = self.l[pos + 1..]
             .iter_mut()
             .map(|row| row.remove(pos))
@@ -194,7 +198,7 @@ impl Factor {
         }
     }
 
-    fn solve(&self, r: &[f64]) -> Vec<f64> {
+    pub(crate) fn solve(&self, r: &[f64]) -> Vec<f64> {
         let k = self.l.len();
         let mut y = r.to_vec();
         for i in 0..k {
