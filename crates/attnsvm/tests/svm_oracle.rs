@@ -464,4 +464,46 @@ mod sdp {
         let f = sol.farkas.as_ref().unwrap();
         assert!(f.residual <= 1e-6, "residual {}", f.residual);
     }
+
+    /// The nuclear ADMM engine agrees with the SDP oracle: objective within 1e-6 relative, and
+    /// both certificates are consistent (each objective is within the other's duality gap).
+    #[test]
+    fn nuclear_engine_equals_sdp_oracle() {
+        for seed in 0..4 {
+            let inst = generate(&GenSpec::new(Family::Gaussian, 8, 4, 6, seed))
+                .unwrap()
+                .instance;
+            let alpha = inst.optimal_tokens();
+            let p = AttSvmProblem::att_svm(&inst, &alpha, Layout::default()).unwrap();
+            let oracle = solve(&p, Norm::Nuclear);
+            let settings = SvmSettings {
+                norm: Norm::Nuclear,
+                ..SvmSettings::default()
+            };
+            let engine = attnsvm::solvers::svm::AttSvm::new(&p, settings)
+                .unwrap()
+                .solve();
+            assert_eq!(
+                engine.status, oracle.status,
+                "seed {seed}: {}",
+                engine.info.message
+            );
+            if engine.status != Status::Solved {
+                continue;
+            }
+            assert_eq!(engine.info.solver, "admm");
+            let rel = (engine.objective - oracle.objective).abs() / oracle.objective;
+            assert!(
+                rel < 1e-6,
+                "seed {seed}: {} vs {}",
+                engine.objective,
+                oracle.objective
+            );
+            assert!(
+                engine.kkt.duality_gap < 1e-8,
+                "seed {seed}: {:?}",
+                engine.kkt
+            );
+        }
+    }
 }
