@@ -66,31 +66,22 @@ pub(crate) fn min_norm_point(q: &Mat<f64>, zero_tol_sq: f64, max_iter: usize) ->
     };
     corral.push(q, start);
     let mut x = vec![1.0];
-    let norm_sq_of = |idx: &[usize], x: &[f64]| -> f64 {
-        let mut s = 0.0;
-        for (a, &ia) in idx.iter().enumerate() {
-            for (b, &ib) in idx.iter().enumerate() {
-                s += x[a] * x[b] * q[(ia, ib)];
-            }
-        }
-        s
-    };
+    let mut g = vec![0.0; n];
     for _ in 0..max_iter {
-        let nsq = norm_sq_of(&corral.idx, &x);
+        // Pricing: g_j = ⟨G, A_j⟩ for every j (Q symmetric: column j read contiguously), and
+        // ‖G‖² = Σ_i x_i g_{idx_i}.
+        for (j, gj) in g.iter_mut().enumerate() {
+            let col = q.col(j);
+            *gj = corral.idx.iter().zip(&x).map(|(&i, &xi)| xi * col[i]).sum();
+        }
+        let nsq: f64 = corral.idx.iter().zip(&x).map(|(&i, &xi)| xi * g[i]).sum();
         if nsq <= zero_tol_sq {
             break;
         }
-        // Pricing: ⟨G, A_j⟩ for every j.
         let (mut best, mut best_j) = (f64::INFINITY, usize::MAX);
-        for j in 0..n {
-            let g: f64 = corral
-                .idx
-                .iter()
-                .zip(&x)
-                .map(|(&i, &xi)| xi * q[(i, j)])
-                .sum();
-            if g < best {
-                best = g;
+        for (j, &gj) in g.iter().enumerate() {
+            if gj < best {
+                best = gj;
                 best_j = j;
             }
         }
