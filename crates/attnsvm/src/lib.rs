@@ -29,6 +29,7 @@
 
 pub mod data;
 pub mod error;
+pub mod experiments;
 pub mod linalg;
 pub mod model;
 pub mod solvers;
