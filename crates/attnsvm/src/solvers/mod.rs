@@ -1,4 +1,5 @@
 //! Solvers: each a unit in the Clarabel style — settings with documented defaults, a validating
 //! constructor, and a `solve()` that always returns a status, a solution and an info record.
 
+pub mod glasso;
 pub mod svm;
