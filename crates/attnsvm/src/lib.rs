@@ -8,8 +8,8 @@
 //! `a_it = x_itᵀ W z_i`; attention `s_i = softmax(a_i)`; output `x̄_i = X_iᵀ s_i`; `W = K Qᵀ` for
 //! the (K,Q) parameterization; token score `γ_it = y_i vᵀx_it`. All theory runs in f64.
 //!
-//! Layers, top to bottom: [`data`] → [`model`] → [`solvers`] → [`train`]; nothing below imports
-//! anything above.
+//! Layers, top to bottom: [`data`] → [`model`] → [`solvers`] → [`train`] → [`experiments`];
+//! nothing below imports anything above.
 //!
 //! ```
 //! use attnsvm::data::generate::{generate, Family, GenSpec};
