@@ -39,7 +39,7 @@
 //! (`Solver::Ipm`) says `Infeasible`; the dual engine certifies infeasibility only for programs
 //! without equalities, so it ends with `MaxIterations` after its whole budget (`SvmSettings::max_iter`).
 //!
-//! **Facts** (Frobenius, [DERIVED] in §2.6): `W_fin` lies in `S_fin = span{(x_{it₂} − x_{it₁}) z_iᵀ}`
+//! **Facts** (Frobenius, \[DERIVED\] in §2.6): `W_fin` lies in `S_fin = span{(x_{it₂} − x_{it₁}) z_iᵀ}`
 //! and `W_dir ⊥ S_fin`, so `⟨W_fin, W_dir⟩ = 0`. When `s` is the softmax of `W_T` itself
 //! ([`SvmEquivalence::from_trained`]), `W_T` satisfies the `W_fin` system, so the system is
 //! consistent and `W_fin` is the orthogonal projection of `W_T` onto `S_fin`; then `W_svmeq` is the
