@@ -41,6 +41,8 @@ enum Command {
     Svm(Box<cmd::svm::SvmArgs>),
     /// Token scores, optimal tokens, and whether a selection is globally/locally optimal.
     Tokens(Box<cmd::tokens::TokensArgs>),
+    /// Reproduce a paper's experiment: numbers (CSV/JSON), figures (PNG/SVG) and report.md.
+    Repro(cmd::repro::ReproArgs),
 }
 
 /// How a command that succeeded ended.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Svm(args) => cmd::svm::run(*args),
         Command::Tokens(args) => cmd::tokens::run(*args),
+        Command::Repro(args) => cmd::repro::run(args),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -94,26 +94,36 @@ impl Trace {
 }
 
 /// One curve of a panel.
-struct Series {
-    label: &'static str,
-    points: Vec<(f64, f64)>,
-    color: RGBColor,
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
 }
 
 /// One panel: curves of points `(iteration + 1, y)`, where `y` is `log10` of the value when `log_y`.
-struct Panel {
-    title: &'static str,
-    y_label: &'static str,
-    log_y: bool,
-    series: Vec<Series>,
+pub struct Panel {
+    pub title: &'static str,
+    pub y_label: &'static str,
+    pub log_y: bool,
+    pub series: Vec<Series>,
 }
+
+/// Colours for several curves (matplotlib's tab10).
+pub const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
 
 const TAB_BLUE: RGBColor = RGBColor(31, 119, 180);
 const TAB_ORANGE: RGBColor = RGBColor(255, 127, 14);
 
 fn one(label: &'static str, points: Vec<(f64, f64)>) -> Vec<Series> {
     vec![Series {
-        label,
+        label: label.to_string(),
         points,
         color: TAB_BLUE,
     }]
@@ -135,7 +145,7 @@ fn panels(trace: &Trace) -> [Panel; 3] {
         let excess = trace.series("log10_excess_loss", |v| v);
         if !excess.is_empty() {
             series.push(Series {
-                label: "L − L*",
+                label: "L − L*".to_string(),
                 points: excess,
                 color: TAB_ORANGE,
             });
@@ -257,19 +267,18 @@ fn draw_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    trace: &Trace,
+    panels: &[Panel],
 ) -> Result<()> {
     root.fill(&WHITE).map_err(draw_err)?;
     let root = root
         .titled(title, ("sans-serif", 22).into_font().color(&BLACK))
         .map_err(draw_err)?;
-    let x_max = trace
-        .series("w_norm", |v| v)
+    let x_max = panels
         .iter()
-        .map(|p| p.0)
+        .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|q| q.0)))
         .fold(10.0, f64::max);
-    for (area, panel) in root.split_evenly((1, 3)).iter().zip(panels(trace)) {
-        let (y_lo, y_hi) = y_range(&panel);
+    for (area, panel) in root.split_evenly((1, panels.len())).iter().zip(panels) {
+        let (y_lo, y_hi) = y_range(panel);
         let mut chart = ChartBuilder::on(area)
             .caption(panel.title, ("sans-serif", 18))
             .margin(12)
@@ -312,7 +321,7 @@ fn draw<DB: DrawingBackend>(
                     color.stroke_width(2),
                 ))
                 .map_err(draw_err)?
-                .label(s.label)
+                .label(s.label.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
                 });
@@ -338,20 +347,34 @@ fn draw<DB: DrawingBackend>(
 /// `name` is the run's name in the title (its final path when `run_dir` is a staging directory).
 pub fn plot_run(run_dir: &Path, name: &Path) -> Result<[PathBuf; 2]> {
     let trace = Trace::read(&run_dir.join("trace.csv"))?;
+    let title = format!("training trajectory: {}", name.display());
+    plot_panels(run_dir, "trace", &title, &panels(&trace), SIZE)
+}
+
+/// Draw `panels` side by side into `dir/stem.png` and `dir/stem.svg`; return their paths.
+pub fn plot_panels(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    panels: &[Panel],
+    size: (u32, u32),
+) -> Result<[PathBuf; 2]> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| anyhow!("the embedded font cannot be read"))?;
-    let title = format!("training trajectory: {}", name.display());
-    let (png, svg) = (run_dir.join("trace.png"), run_dir.join("trace.svg"));
+    let (png, svg) = (
+        dir.join(format!("{stem}.png")),
+        dir.join(format!("{stem}.svg")),
+    );
     write_atomically(&png, |tmp| {
-        let backend = BitMapBackend::new(tmp, SIZE);
-        draw(&backend.into_drawing_area(), &title, &trace)
+        let backend = BitMapBackend::new(tmp, size);
+        draw(&backend.into_drawing_area(), title, panels)
     })?;
     write_atomically(&svg, |tmp| {
         let mut text = String::new();
         draw(
-            &SVGBackend::with_string(&mut text, SIZE).into_drawing_area(),
-            &title,
-            &trace,
+            &SVGBackend::with_string(&mut text, size).into_drawing_area(),
+            title,
+            panels,
         )?;
         attnsvm::data::npy::write_text(tmp, &text)?;
         Ok(())

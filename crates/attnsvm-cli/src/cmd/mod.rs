@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod gen;
 pub mod plot;
+pub mod repro;
 pub mod svm;
 pub mod tokens;
 pub mod train;
