@@ -62,3 +62,35 @@ fn repro_refuses_to_replace_a_foreign_directory() {
     );
     assert!(tmp.path().join("mine/notes.txt").is_file());
 }
+
+#[test]
+fn repro_rates_runs_the_other_data_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(
+        tmp.path(),
+        &[
+            "repro",
+            "rates",
+            "--quick",
+            "--setting",
+            "gaussian",
+            "--out",
+            "rg",
+        ],
+    );
+    let report = fs::read_to_string(tmp.path().join("rg/report.md")).unwrap();
+    assert!(report.contains("Setting Gaussian"), "{report}");
+    let bad = attnsvm(
+        tmp.path(),
+        &[
+            "repro",
+            "rates",
+            "--quick",
+            "--setting",
+            "sphere",
+            "--out",
+            "rs",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}

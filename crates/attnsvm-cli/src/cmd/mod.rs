@@ -55,6 +55,7 @@ pub mod names {
     pub const POLYAK_TARGET: [&str; 2] = ["zero", "infimum"];
     pub const NORM: [&str; 2] = ["fro", "nuc"];
     pub const SOLVER: [&str; 3] = ["auto", "dual", "ipm"];
+    pub const SETTING: [&str; 3] = ["orthonormal", "equal-score", "gaussian"];
 }
 
 #[cfg(test)]
@@ -88,6 +89,7 @@ mod tests {
         round_trips::<Param>(&names::PARAM);
         round_trips::<HeadKind>(&names::HEAD);
         round_trips::<Loss>(&names::LOSS);
+        round_trips::<attnsvm::experiments::rates::Setting>(&names::SETTING);
         round_trips::<Optimizer>(&names::OPT);
         round_trips::<Init>(&names::INIT);
         round_trips::<PolyakTarget>(&names::POLYAK_TARGET);

@@ -9,8 +9,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use attnsvm::experiments::rates::{self, Quantity, RatesConfig, RatesResult, TableRow};
+use attnsvm::experiments::rates::{self, Quantity, RatesConfig, RatesResult, Setting, TableRow};
 
+use crate::cmd::{names, serde_enum};
 use crate::output::{check_destination, write_json, Staging, TOOL};
 use crate::plot::{plot_panels, Panel, Series, PALETTE};
 use crate::Outcome;
@@ -33,6 +34,10 @@ pub struct RatesArgs {
     /// The quick sizes (seconds; what the tests run) instead of the full ones
     #[arg(long)]
     pub quick: bool,
+    /// Data setting: orthonormal tokens (W_mm in closed form), equal non-optimal scores, or
+    /// Gaussian tokens (W_mm from the Att-SVM solver)
+    #[arg(long, value_parser = serde_enum::<Setting>(names::SETTING), default_value = "orthonormal")]
+    pub setting: Setting,
     /// Output directory (rates.json, curves.csv, table.md, report.md, rates.png, rates.svg)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -57,10 +62,14 @@ struct Summary {
 
 fn rates_cmd(args: RatesArgs) -> Result<Outcome> {
     check_destination(&args.out, "repro", &[])?;
-    let config = if args.quick {
+    let sizes = if args.quick {
         RatesConfig::quick()
     } else {
         RatesConfig::full()
+    };
+    let config = RatesConfig {
+        setting: args.setting,
+        ..sizes
     };
     let start = std::time::Instant::now();
     let result = rates::run(&config)?;
