@@ -482,6 +482,12 @@ fn rejects_a_negative_learning_rate() {
 }
 
 #[test]
+fn rejects_a_zero_batch_size() {
+    let t = broken(|_| {});
+    rejects(t.path(), &["--batch-size", "0"], &["batch_size"]);
+}
+
+#[test]
 fn rejects_a_reference_of_the_wrong_shape() {
     let t = broken(|d| write_f64(&d.join("ref.npy"), &[3, 3], &[0.0; 9]));
     rejects(

@@ -1,6 +1,6 @@
 //! The rates experiment (spec `rates-and-convex.md` Paper A, checks §A5) at quick sizes with fixed
 //! seeds: S0 (orthonormal tokens, closed-form `W_mm`), n = T = 4, d = 16, seeds 0, 1, 2, 1000
-//! steps; GD η = 1, NGD η = 0.1, Polyak with `f* = L*`, joint NGD. Rates are fitted over the last
+//! steps; GD η = 1, NGD η = 0.1, Polyak with `f* = L*`, joint NGD, stochastic NGD (batches of 2). Rates are fitted over the last
 //! decade, t ∈ [100, 1000]. Every assertion is a statement of the spec, with the tolerance argued
 //! next to it.
 
@@ -96,6 +96,37 @@ fn off_optimal_mass_decays_as_predicted() {
         // Exponential against polynomial: after 1000 steps NGD's off mass is below GD's by more
         // than e^{-40} (predicted: e^{-100/‖W_mm‖ + ln 3} ≈ e^{-56} against ≈ 1/t).
         assert!(ngd.last().ln_off_mass < gd.last().ln_off_mass - 40.0);
+    }
+}
+
+/// Stochastic NGD (batches of b = 2 of n = 4 sequences) on S0: the margins grow at
+/// η√(b/n)/‖W_mm‖ per step (the derivation in `experiments::rates`), so the off mass and the loss
+/// gap decay exponentially at that rate, √2 slower per step than full-batch NGD; the direction
+/// still converges at t^{−2}. Tolerances as for NGD (10%; slope −2 ± 0.2).
+#[test]
+fn stochastic_ngd_rates_scale_with_the_square_root_of_the_batch_fraction() {
+    let res = quick();
+    for &seed in &res.config.seeds {
+        let s = curves(res, "sngd", seed);
+        let predicted = -0.1 * (2.0f64 / 4.0).sqrt() / s.w_mm_norm;
+        for q in [Quantity::OffMass, Quantity::LossGap] {
+            let got = slope(s, q);
+            assert!(
+                (got / predicted - 1.0).abs() <= 0.10,
+                "seed {seed}: SNGD {q:?} slope {got} vs −η√(b/n)/‖W_mm‖ = {predicted}"
+            );
+        }
+        let ratio =
+            slope(s, Quantity::OffMass) / slope(curves(res, "ngd", seed), Quantity::OffMass);
+        assert!(
+            (ratio - 0.5f64.sqrt()).abs() <= 0.05,
+            "seed {seed}: SNGD/NGD rate {ratio}"
+        );
+        let c = slope(s, Quantity::OneMinusCorr);
+        assert!(
+            (c + 2.0).abs() <= 0.2,
+            "seed {seed}: SNGD 1 − corr slope {c}"
+        );
     }
 }
 
@@ -213,8 +244,11 @@ fn curves_csv_and_json_hold_every_record() {
     res.write_curves_csv(&path).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), csv);
     let json: serde_json::Value = serde_json::from_str(&res.to_json()).unwrap();
-    assert_eq!(json["runs"].as_array().unwrap().len(), 3 * 4);
-    assert_eq!(json["table"].as_array().unwrap().len(), 4 * 4);
+    // 3 seeds × 5 optimizers; 4 quantities per optimizer.
+    let optimizers = res.config.optimizers.len();
+    assert_eq!(optimizers, 5);
+    assert_eq!(json["runs"].as_array().unwrap().len(), 3 * optimizers);
+    assert_eq!(json["table"].as_array().unwrap().len(), 4 * optimizers);
     let back: RatesResult = serde_json::from_str(&res.to_json()).unwrap();
     assert_eq!(back.config, res.config);
 }
@@ -227,6 +261,7 @@ fn invalid_configs_are_errors() {
         lr: 1.0,
         polyak_target: PolyakTarget::Zero,
         train_v: false,
+        batch_size: None,
     };
     for cfg in [
         RatesConfig {

@@ -97,6 +97,10 @@ pub struct TrainArgs {
     /// Stop when ‖∇L‖ is ≤ x [default: off]
     #[arg(long, value_name = "x", allow_negative_numbers = true)]
     pub grad_tol: Option<f64>,
+    /// Sequences per step: minibatch (stochastic) GD / normalized GD / Polyak, each epoch in a
+    /// fresh random order [default: off, the full batch]
+    #[arg(long, value_name = "b")]
+    pub batch_size: Option<usize>,
     #[arg(long, value_name = "m",
           help = with_default("Trajectory records per decade of iterations (every one of 0..=10 is kept)",
                               d().points_per_decade))]
@@ -142,6 +146,7 @@ impl TrainArgs {
         set(&mut s.train_v, self.train_v);
         set(&mut s.loss_tol, self.loss_tol.map(Some));
         set(&mut s.grad_tol, self.grad_tol.map(Some));
+        set(&mut s.batch_size, self.batch_size.map(Some));
         set(&mut s.points_per_decade, self.points_per_decade);
         set(&mut s.adam_beta1, self.adam_beta1);
         set(&mut s.adam_beta2, self.adam_beta2);

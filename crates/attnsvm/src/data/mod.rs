@@ -107,6 +107,29 @@ impl Instance {
         &self.x[o..o + self.d]
     }
 
+    /// The sequences `ids` (in that order) as an instance of their own: a minibatch.
+    /// Panics when an index is out of range (callers draw them from `0..n`).
+    pub fn subset(&self, ids: &[usize]) -> Instance {
+        Instance {
+            n: ids.len(),
+            t: self.t,
+            d: self.d,
+            x: ids.iter().flat_map(|&i| self.tokens(i)).copied().collect(),
+            z: self.z.as_ref().map(|z| {
+                ids.iter()
+                    .flat_map(|&i| &z[i * self.d..(i + 1) * self.d])
+                    .copied()
+                    .collect()
+            }),
+            y: ids.iter().map(|&i| self.y[i]).collect(),
+            v: self.v.clone(),
+            alpha: self
+                .alpha
+                .as_ref()
+                .map(|a| ids.iter().map(|&i| a[i]).collect()),
+        }
+    }
+
     /// The `T×d` token block of sequence `i`, row-major.
     #[inline]
     pub fn tokens(&self, i: usize) -> &[f64] {

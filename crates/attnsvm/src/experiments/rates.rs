@@ -33,9 +33,19 @@
 //! | Polyak (`f* = L*`, c) | power `−2` in S0 \[DERIVED\]; `≤ −1` in general | power `+1` (`‖W_t‖/t → c‖W_mm‖`) \[DERIVED\] | exponential `−c` \[DERIVED\] | exponential `−c` \[DERIVED\] |
 //! | joint `(v, W)` (NGD) | — | power `+1` \[DERIVED\] | — | stretched (`exp(−t^{1/3})`), negative \[3P-SUM\] |
 //!
+//! | stochastic NGD (η, batch b of n) | power `−2` in S0 \[OURS\] | power `+1` (`‖W_t‖ ≈ η√(b/n)·t`) \[OURS\] | exponential `−η√(b/n)/‖W_mm‖` in S0 \[OURS\] | same as off mass \[OURS\] |
+//!
 //! The Polyak step with `f* = 0` is offered for joint training only (with a fixed head `L* > 0` and
-//! the step `L/‖∇L‖²` overshoots without bound). Minibatch (stochastic) normalized GD is not in
-//! the `train` layer yet and is therefore not an optimizer here.
+//! the step `L/‖∇L‖²` overshoots without bound).
+//!
+//! **Stochastic NGD** (\[OURS\]: the paper treats it empirically only). In S0 the tokens of all
+//! sequences are orthonormal, so `W_mm` is a sum of `n` orthogonal per-sequence pieces of equal
+//! norm `‖W_mm‖/√n`, and a minibatch `B` of `b` sequences has gradient direction → `W_mm^B/‖W_mm^B‖`
+//! with `‖W_mm^B‖ = ‖W_mm‖√(b/n)`. A step raises the margin of each sequence in `B` by
+//! `η/‖W_mm^B‖`, and each sequence is in the batch for a fraction `b/n` of the steps, so margins
+//! grow (and `‖W_t‖` grows by `η√(b/n)`) at `η√(b/n)/‖W_mm‖` per step: `√(n/b)` times slower per step than full-batch NGD, but
+//! `√(n/b)` times faster per sequence visited. Every sequence is visited once per epoch, so the
+//! direction's error stays `O(1/t)` as for NGD.
 //!
 //! **Data settings** ([`Setting`]; the paper's own global-convergence assumptions were not
 //! recovered, these are the spec's proposals):
@@ -107,6 +117,7 @@ impl Setting {
 /// | `lr` | η (Polyak: the multiplier c of `c(L − f*)/‖∇L‖²`) |
 /// | `polyak_target` | `infimum` (`f* = L*`, fixed head) or `zero` (joint training) |
 /// | `train_v` | joint training of the head vector `v` with `W` (per-tensor normalization) |
+/// | `batch_size` | sequences per step (minibatch: stochastic GD/NGD/Polyak); none = full batch |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerSpec {
@@ -117,6 +128,8 @@ pub struct OptimizerSpec {
     pub polyak_target: PolyakTarget,
     #[serde(default)]
     pub train_v: bool,
+    #[serde(default)]
+    pub batch_size: Option<usize>,
 }
 
 impl OptimizerSpec {
@@ -127,11 +140,12 @@ impl OptimizerSpec {
             lr,
             polyak_target: PolyakTarget::Zero,
             train_v: false,
+            batch_size: None,
         }
     }
 
     /// GD η = 1, NGD η = 0.1, Polyak with `f* = L*` (c = 1), joint NGD η = 0.1 (the spec's S0
-    /// reference runs, §A4).
+    /// reference runs, §A4), and stochastic NGD η = 0.1 on minibatches of 2 sequences.
     pub fn defaults() -> Vec<OptimizerSpec> {
         vec![
             OptimizerSpec::new("gd", Optimizer::Gd, 1.0),
@@ -143,6 +157,10 @@ impl OptimizerSpec {
             OptimizerSpec {
                 train_v: true,
                 ..OptimizerSpec::new("joint-ngd", Optimizer::Ngd, 0.1)
+            },
+            OptimizerSpec {
+                batch_size: Some(2),
+                ..OptimizerSpec::new("sngd", Optimizer::Ngd, 0.1)
             },
         ]
     }
@@ -251,6 +269,7 @@ impl RatesConfig {
             lr: o.lr,
             polyak_target: o.polyak_target,
             train_v: o.train_v,
+            batch_size: o.batch_size,
             iters: self.iters,
             init: self.init,
             seed,

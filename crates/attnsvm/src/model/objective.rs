@@ -60,6 +60,7 @@ pub struct Objective<'a> {
     scratch: kernel::Scratch,
     /// `X v` for the `v` it was computed with (linear head).
     g_linear: Option<(Vec<f64>, Vec<f64>)>,
+    query_position: usize,
     diagnostics: bool,
     parallel: bool,
 }
@@ -94,6 +95,7 @@ impl<'a> Objective<'a> {
             xbar: vec![0.0; n * d],
             scratch: kernel::Scratch::new(t, d),
             g_linear: None,
+            query_position,
             diagnostics: true,
             // Off unless the instance is large: on the 2-vCPU machines we measured, the second thread
             // shares a physical core and brought no speed-up at (n, T, d) = (1000, 16, 32).
@@ -103,6 +105,12 @@ impl<'a> Objective<'a> {
 
     pub fn instance(&self) -> &Instance {
         self.inst
+    }
+
+    /// The same risk (head, loss, query position) on another instance, e.g. a minibatch of this
+    /// one ([`Instance::subset`]).
+    pub fn on<'b>(&self, inst: &'b Instance) -> Result<Objective<'b>> {
+        Objective::new(inst, self.head.clone(), self.loss, self.query_position)
     }
 
     pub fn head(&self) -> &Head {

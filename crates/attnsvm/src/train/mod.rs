@@ -11,9 +11,12 @@
 //! | `polyak` | `θ ← θ − η_k (L − f*) ∇L / ‖∇L‖²` (‖·‖ over all trained tensors) |
 //! | `adam` | Adam (β₁, β₂, ε_adam) on the gradient's plain value |
 //!
-//! with `η_k = lr · (1 + k)^{−lr_decay}`. Gradients are carried as `e^{s}·G` ([`Scaled`]), so the
+//! with `η_k = lr · (1 + k)^{−lr_decay}`. With `batch_size` the gradient (and, for Polyak, the
+//! loss) of each step is that of a minibatch: stochastic GD, stochastic normalized GD (SNGD) and
+//! the stochastic Polyak step. The full risk is still what the trajectory records. Gradients are carried as `e^{s}·G` ([`Scaled`]), so the
 //! normalized and Polyak rules stay exact when `‖∇L‖` is far below the smallest f64.
 
+mod batch;
 mod optim;
 mod trace;
 
@@ -61,6 +64,7 @@ pub enum Init {
 /// | `train_v` | false | also train the head vector `v` (linear and λ heads) | |
 /// | `loss_tol` | none | stop when `L ≤ loss_tol` | > 0 |
 /// | `grad_tol` | none | stop when `‖∇L‖ ≤ grad_tol` | > 0 |
+/// | `batch_size` | none | sequences per step (minibatch training, drawn per epoch without replacement); none or ≥ n: full batch | ≥ 1 |
 /// | `points_per_decade` | 20 | trajectory records per decade of iterations (all of 0..=10 kept) | ≥ 1 |
 /// | `adam_beta1`, `adam_beta2`, `adam_eps` | 0.9, 0.999, 1e-8 | Adam's constants | |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +83,7 @@ pub struct TrainSettings {
     pub train_v: bool,
     pub loss_tol: Option<f64>,
     pub grad_tol: Option<f64>,
+    pub batch_size: Option<usize>,
     pub points_per_decade: usize,
     pub adam_beta1: f64,
     pub adam_beta2: f64,
@@ -101,6 +106,7 @@ impl Default for TrainSettings {
             train_v: false,
             loss_tol: None,
             grad_tol: None,
+            batch_size: None,
             points_per_decade: 20,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
@@ -135,6 +141,9 @@ impl TrainSettings {
         }
         if let Some(x) = self.grad_tol {
             pos("grad_tol", x)?;
+        }
+        if self.batch_size == Some(0) {
+            return Err(invalid!("batch_size must be ≥ 1"));
         }
         if self.points_per_decade == 0 {
             return Err(invalid!("points_per_decade must be ≥ 1"));
@@ -248,60 +257,86 @@ pub fn train(
     let schedule = LogSchedule::new(settings.iters, settings.points_per_decade);
     let mut trajectory = Trajectory::default();
     let mut opt = optim::OptimizerState::new(settings);
+    let polyak = settings.opt == Optimizer::Polyak;
+    let mut batches =
+        batch::Batches::new(settings.batch_size, objective.instance().n, settings.seed);
     let mut k = 0;
     let stop = loop {
-        // log L and log(L − L*) only where they are recorded or drive the step.
+        // log L and log(L − L*) only where they are recorded or drive the step. With minibatches
+        // the full risk is evaluated only where it is recorded (and where a stop rule needs it).
         let scheduled = schedule.contains(k) || k == settings.iters;
-        objective.set_diagnostics(scheduled || settings.opt == Optimizer::Polyak);
-        let mut eval = objective.evaluate(&state.w, &state.v, settings.train_v);
-        let grads = gradients(settings, &state, &eval);
-        let log_grad_norm = optim::log_joint_norm(&grads);
-        let stop = if !eval.loss.is_finite() || fro_norm(&state.w).is_nan() {
-            Some(StopReason::NonFinite)
-        } else if k == settings.iters {
-            Some(StopReason::Iterations)
-        } else if settings.loss_tol.is_some_and(|tol| eval.loss <= tol) {
-            Some(StopReason::LossTolerance)
-        } else if settings
-            .grad_tol
-            .is_some_and(|tol| log_grad_norm <= tol.ln())
-        {
-            Some(StopReason::GradientTolerance)
-        } else if log_grad_norm == f64::NEG_INFINITY {
-            Some(StopReason::ZeroGradient)
-        } else if !keep_going(k) {
-            Some(StopReason::Interrupted)
-        } else {
-            None
-        };
-        if stop.is_some() && !scheduled && settings.opt != Optimizer::Polyak {
+        let full_batch = batches.is_none();
+        let mut eval = (full_batch || scheduled).then(|| {
+            objective.set_diagnostics(scheduled || polyak);
+            objective.evaluate(&state.w, &state.v, settings.train_v)
+        });
+        let grads = eval.as_ref().map(|e| gradients(settings, &state, e));
+        let log_grad_norm = grads.as_deref().map(optim::log_joint_norm);
+        let stop =
+            if fro_norm(&state.w).is_nan() || eval.as_ref().is_some_and(|e| !e.loss.is_finite()) {
+                Some(StopReason::NonFinite)
+            } else if k == settings.iters {
+                Some(StopReason::Iterations)
+            } else if settings
+                .loss_tol
+                .zip(eval.as_ref())
+                .is_some_and(|(tol, e)| e.loss <= tol)
+            {
+                Some(StopReason::LossTolerance)
+            } else if settings
+                .grad_tol
+                .zip(log_grad_norm)
+                .is_some_and(|(tol, g)| g <= tol.ln())
+            {
+                Some(StopReason::GradientTolerance)
+            } else if log_grad_norm == Some(f64::NEG_INFINITY) {
+                Some(StopReason::ZeroGradient)
+            } else if !keep_going(k) {
+                Some(StopReason::Interrupted)
+            } else {
+                None
+            };
+        if stop.is_some() && !scheduled && !(polyak && full_batch) {
             objective.set_diagnostics(true);
-            eval = objective.evaluate(&state.w, &state.v, settings.train_v);
+            eval = Some(objective.evaluate(&state.w, &state.v, settings.train_v));
         }
-        if stop.is_some() || scheduled {
+        if let (true, Some(e)) = (stop.is_some() || scheduled, &eval) {
+            let log_grad_norm = log_grad_norm
+                .unwrap_or_else(|| optim::log_joint_norm(&gradients(settings, &state, e)));
             trajectory.records.push(Record {
                 iter: k,
-                loss: eval.loss,
-                log_loss: eval.log_loss,
-                log_excess_loss: eval.log_excess_loss,
+                loss: e.loss,
+                log_loss: e.log_loss,
+                log_excess_loss: e.log_excess_loss,
                 log_grad_norm,
                 w_norm: fro_norm(&state.w),
                 corr: reference.map(|r| crate::linalg::corr(&state.w, r)),
                 one_minus_corr: reference.map(|r| one_minus_corr(&state.w, r)),
-                min_max_prob: eval.min_max_prob,
-                log_max_off_mass: eval.log_max_off_mass,
+                min_max_prob: e.min_max_prob,
+                log_max_off_mass: e.log_max_off_mass,
                 seconds: start.elapsed().as_secs_f64(),
-                selected: eval.selected.clone(),
+                selected: e.selected.clone(),
             });
         }
         if let Some(stop) = stop {
             break stop;
         }
-        let log_gap = match settings.polyak_target {
-            PolyakTarget::Zero => eval.log_loss,
-            PolyakTarget::Infimum => eval.log_excess_loss,
+        let log_gap = |e: &crate::model::Evaluation| match settings.polyak_target {
+            PolyakTarget::Zero => e.log_loss,
+            PolyakTarget::Infimum => e.log_excess_loss,
         };
-        opt.step(settings, k, &mut state, &grads, log_gap);
+        match (&mut batches, eval, grads) {
+            (None, Some(e), Some(g)) => opt.step(settings, k, &mut state, &g, log_gap(&e)),
+            (Some(b), ..) => {
+                let sub = b.draw(objective.instance());
+                let mut o = objective.on(&sub)?;
+                o.set_diagnostics(polyak);
+                let e = o.evaluate(&state.w, &state.v, settings.train_v);
+                let g = gradients(settings, &state, &e);
+                opt.step(settings, k, &mut state, &g, log_gap(&e));
+            }
+            _ => unreachable!("full-batch training evaluates the risk at every step"),
+        }
         k += 1;
     };
     objective.set_diagnostics(true);

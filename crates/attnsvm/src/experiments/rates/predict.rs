@@ -1,7 +1,7 @@
 //! The rates the theory predicts (spec `rates-and-convex.md` §A3, §A5; the table in the parent
 //! module's docs). Each prediction names its source with the spec's tag: \[DERIVED\] (the spec
 //! author's derivation or toy runs), \[RECON\] (reconstructed, not checked against the paper),
-//! \[3P-SUM\] (a third-party summary of the paper).
+//! \[3P-SUM\] (a third-party summary of the paper), \[OURS\] (derived in this crate's docs).
 
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,25 @@ pub fn predict(config: &RatesConfig, o: &OptimizerSpec, q: Quantity, w_mm_norm: 
                 None,
                 "no prediction (v moves, so W_mm of v_0 is not the limit)",
             ),
+        };
+    }
+    if let Some(b) = o.batch_size.filter(|&b| b < config.n) {
+        if o.opt != Optimizer::Ngd || !s0 {
+            return p(FitKind::Power, None, None, "no prediction (stochastic)");
+        }
+        let rate = -o.lr * (b as f64 / config.n as f64).sqrt() / w_mm_norm;
+        let basis = "-η√(b/n)/‖W_mm‖: orthogonal per-sequence pieces of W_mm in S0 [OURS]";
+        return match q {
+            Quantity::OneMinusCorr => corr("-2 in S0: each sequence visited once per epoch [OURS]"),
+            Quantity::WNorm => p(
+                FitKind::Power,
+                Some(1.0),
+                None,
+                "‖W_t‖ ≈ η√(b/n)·t: steps of η along orthogonal batch pieces [OURS]",
+            ),
+            Quantity::OffMass | Quantity::LossGap => {
+                p(FitKind::Exponential, Some(rate), None, basis)
+            }
         };
     }
     match (o.opt, q) {
