@@ -11,7 +11,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Install the Ctrl-C handler (once per process; later calls and failures are ignored: the run
 /// then simply cannot be interrupted gracefully).
-fn install_ctrlc() {
+pub fn install_ctrlc() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let _ = ctrlc::set_handler(|| {
@@ -20,6 +20,11 @@ fn install_ctrlc() {
             }
         });
     });
+}
+
+/// Whether Ctrl-C was pressed (once).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Progress of a training run over `iters` updates.

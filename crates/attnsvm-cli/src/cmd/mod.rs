@@ -2,9 +2,12 @@
 
 pub mod demo;
 pub mod gen;
+pub mod mm;
 pub mod plot;
 pub mod repro;
+pub mod suite;
 pub mod svm;
+pub mod tf;
 pub mod tokens;
 pub mod train;
 

@@ -27,6 +27,33 @@ pub enum Experiment {
     /// Convergence rates of self-attention training (GD, normalized GD, Polyak, joint decoder):
     /// fitted slopes over seeds against the theory's predictions.
     Rates(RatesArgs),
+    /// "Transformers as Support Vector Machines": GD paths vs SVM directions (W and (K,Q)),
+    /// per-input separators, local convergence, multi-token convergence with the ReLU head, ranks
+    /// of the Frobenius vs nuclear solutions, regularization paths.
+    #[command(name = "tf-svm")]
+    TfSvm(SuiteArgs),
+    /// "Max-Margin Token Selection in Attention Mechanism": the prompt p, global vs local
+    /// convergence, NGD vs GD, joint (v, p) training, the loss's influence.
+    #[command(name = "max-margin")]
+    MaxMargin(SuiteArgs),
+}
+
+/// The arguments of the experiment suites.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// The quick sizes (seconds; what the tests run) instead of the papers' sizes
+    #[arg(long)]
+    pub quick: bool,
+    /// Output directory: one folder per experiment, report.md, summary.json. Rerunning into the
+    /// same directory keeps the experiments that finished (an interrupted run resumes)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Run only these experiments (comma-separated names)
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Recompute experiments that already finished in DIR
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -46,7 +73,36 @@ pub struct RatesArgs {
 pub fn run(args: ReproArgs) -> Result<Outcome> {
     match args.experiment {
         Experiment::Rates(a) => rates_cmd(a),
+        Experiment::TfSvm(a) => suite_cmd(
+            &a,
+            "tf-svm",
+            "Transformers as Support Vector Machines: the experiments",
+            crate::cmd::tf::experiments(),
+        ),
+        Experiment::MaxMargin(a) => suite_cmd(
+            &a,
+            "max-margin",
+            "Max-Margin Token Selection in Attention Mechanism: the experiments",
+            crate::cmd::mm::experiments(),
+        ),
     }
+}
+
+fn suite_cmd(
+    a: &SuiteArgs,
+    suite: &'static str,
+    title: &'static str,
+    experiments: Vec<Box<dyn crate::cmd::suite::Experiment>>,
+) -> Result<Outcome> {
+    let run = crate::cmd::suite::SuiteRun {
+        suite,
+        title,
+        out: &a.out,
+        quick: a.quick,
+        only: &a.only,
+        force: a.force,
+    };
+    crate::cmd::suite::run_suite(&run, &experiments)
 }
 
 #[derive(Serialize)]

@@ -5,12 +5,48 @@
 //! | experiment | paper | module |
 //! |---|---|---|
 //! | convergence rates of GD / NGD / Polyak / joint training | rates paper (spec `rates-and-convex.md`, Paper A) | [`rates`] |
+//! | GD paths vs SVM directions, local and multi-token convergence, ranks, regularization paths | "Transformers as SVMs" (spec `tf-as-svm.md` §4.1–4.5) | [`tf_svm`] |
+//! | the prompt `p`: global vs local convergence, NGD vs GD, joint `(v, p)`, loss dependence | "Max-Margin Token Selection" (spec `tf-as-svm.md` §4.6–4.9) | [`max_margin`] |
 //!
-//! Shared here: the least-squares slope fit used to turn a recorded curve into a rate.
+//! Shared here: [`Claim`], the unit of every report (a statement of a paper and what we measured),
+//! and the least-squares slope fit used to turn a recorded curve into a rate.
 
+pub mod max_margin;
 pub mod rates;
+pub mod tf_svm;
 
 use serde::{Deserialize, Serialize};
+
+/// A statement of a paper (or of the spec's re-runs) and what an experiment measured for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The statement, with where it comes from (e.g. "spec §5 check 6").
+    pub statement: String,
+    /// What we measured, in words and numbers.
+    pub measured: String,
+    /// Whether it held; `None` for a measurement reported without a verdict.
+    pub held: Option<bool>,
+}
+
+impl Claim {
+    /// A claim with a verdict.
+    pub fn check(statement: impl Into<String>, measured: impl Into<String>, held: bool) -> Self {
+        Claim {
+            statement: statement.into(),
+            measured: measured.into(),
+            held: Some(held),
+        }
+    }
+
+    /// A measurement without a verdict.
+    pub fn info(statement: impl Into<String>, measured: impl Into<String>) -> Self {
+        Claim {
+            statement: statement.into(),
+            measured: measured.into(),
+            held: None,
+        }
+    }
+}
 
 /// A least-squares line `y ≈ slope·x + intercept` through `points`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

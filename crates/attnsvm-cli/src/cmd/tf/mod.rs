@@ -1,0 +1,10 @@
+//! `repro tf-svm`: the experiments of "Transformers as Support Vector Machines" (spec
+//! `tf-as-svm.md` §4.1–4.5), one module each; each runs a library experiment
+//! (`attnsvm::experiments::tf_svm`), writes its tables and figures, and returns its claims.
+
+use super::suite::Experiment;
+
+/// The suite, in report order.
+pub fn experiments() -> Vec<Box<dyn Experiment>> {
+    vec![]
+}
