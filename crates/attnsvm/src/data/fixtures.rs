@@ -20,16 +20,60 @@ pub fn visualization1() -> Instance {
     ];
     const Z: [[f32; 2]; 2] = [[0.845_011_35, 0.534_748_4], [-0.636_263_97, -0.771_471_4]];
     const V: [f32; 2] = [0.927_319_94, 0.374_269_66];
-    let x = X
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|&e| f64::from(e))
-        .collect();
-    let z = Z.iter().flatten().map(|&e| f64::from(e)).collect();
-    let v = V.iter().map(|&e| f64::from(e)).collect();
-    let mut inst = Instance::new((2, 3, 2), x, Some(z), vec![1.0, 1.0], v, None)
-        .expect("the visualization1 instance is valid");
+    two_positive_sequences(
+        (2, 3, 2),
+        X.as_flattened().as_flattened(),
+        Z.as_flattened(),
+        &V,
+    )
+}
+
+/// TF-SVM `visualization2` (§4.2): n = 2 sequences of T = 5 tokens in d = 2, cross-attention,
+/// labels (+1, +1); `alpha` is set to its globally optimal tokens, opt = (0, 0).
+pub fn visualization2() -> Instance {
+    const X: [[[f32; 2]; 5]; 2] = [
+        [
+            [1.0, 0.5],
+            [-0.189_724_62, -0.798_354],
+            [-0.797_696_4, 0.305_649_82],
+            [-0.619_804_8, -0.016_821_63],
+            [-1.172_422_6, 0.246_826_78],
+        ],
+        [
+            [1.0, -0.5],
+            [-0.757_443, 0.102_617_19],
+            [-0.830_785_9, 0.676_377],
+            [-0.813_182_3, 0.006_708_239_7],
+            [-0.613_163_4, -0.054_621_76],
+        ],
+    ];
+    const Z: [[f32; 2]; 2] = [[-0.539_128_96, -0.842_223_2], [0.952_551_9, 0.304_376_42]];
+    const V: [f32; 2] = [0.977_123_8, 0.212_671_43];
+    two_positive_sequences(
+        (2, 5, 2),
+        X.as_flattened().as_flattened(),
+        Z.as_flattened(),
+        &V,
+    )
+}
+
+/// The float32 draws widened to f64; labels (+1, +1); `alpha` = the optimal tokens.
+fn two_positive_sequences(
+    dims: (usize, usize, usize),
+    x: &[f32],
+    z: &[f32],
+    v: &[f32],
+) -> Instance {
+    let widen = |a: &[f32]| a.iter().map(|&e| f64::from(e)).collect::<Vec<f64>>();
+    let mut inst = Instance::new(
+        dims,
+        widen(x),
+        Some(widen(z)),
+        vec![1.0, 1.0],
+        widen(v),
+        None,
+    )
+    .expect("the papers' fixtures are valid");
     inst.alpha = Some(inst.optimal_tokens());
     inst
 }
@@ -47,5 +91,6 @@ mod tests {
             assert!((g - w).abs() < 1e-5, "{g} vs {w}");
         }
         assert_eq!(inst.optimal_tokens(), vec![0, 2]);
+        assert_eq!(visualization2().optimal_tokens(), vec![0, 0]);
     }
 }

@@ -38,6 +38,8 @@ pub struct Evaluation {
     pub selected: Vec<usize>,
     /// `min_i max_t s_it`.
     pub min_max_prob: f64,
+    /// `(1/n) Σ_i max_t s_it` (the papers' "softmax probability of the selected token").
+    pub mean_max_prob: f64,
     /// `log max_i (1 − max_t s_it)`: the largest attention mass left off a sequence's top token
     /// (NaN when diagnostics are off).
     pub log_max_off_mass: f64,
@@ -214,6 +216,7 @@ impl<'a> Objective<'a> {
             grad_v,
             selected: outs.iter().map(|o| o.selected).collect(),
             min_max_prob: outs.iter().map(|o| o.max_prob).fold(1.0, f64::min),
+            mean_max_prob: outs.iter().map(|o| o.max_prob).sum::<f64>() / n as f64,
             log_max_off_mass,
         }
     }

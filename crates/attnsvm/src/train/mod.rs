@@ -313,6 +313,7 @@ pub fn train(
                 corr: reference.map(|r| crate::linalg::corr(&state.w, r)),
                 one_minus_corr: reference.map(|r| one_minus_corr(&state.w, r)),
                 min_max_prob: e.min_max_prob,
+                mean_max_prob: e.mean_max_prob,
                 log_max_off_mass: e.log_max_off_mass,
                 seconds: start.elapsed().as_secs_f64(),
                 selected: e.selected.clone(),

@@ -47,6 +47,8 @@ pub struct Record {
     pub one_minus_corr: Option<f64>,
     /// `min_i max_t s_it`.
     pub min_max_prob: f64,
+    /// `(1/n) Σ_i max_t s_it`.
+    pub mean_max_prob: f64,
     /// `log max_i (1 − max_t s_it)`.
     pub log_max_off_mass: f64,
     pub seconds: f64,
@@ -61,7 +63,7 @@ pub struct Trajectory {
 }
 
 /// The CSV header of [`Trajectory::to_csv`]. Logs are base 10.
-pub const CSV_HEADER: &str = "iter,loss,log10_loss,log10_excess_loss,log10_grad_norm,w_norm,corr,one_minus_corr,min_max_prob,log10_max_off_mass,seconds";
+pub const CSV_HEADER: &str = "iter,loss,log10_loss,log10_excess_loss,log10_grad_norm,w_norm,corr,one_minus_corr,min_max_prob,mean_max_prob,log10_max_off_mass,seconds";
 
 fn opt(x: Option<f64>) -> String {
     x.map(|v| format!("{v:e}")).unwrap_or_default()
@@ -76,7 +78,7 @@ impl Trajectory {
         for r in &self.records {
             let _ = writeln!(
                 s,
-                "{},{:e},{},{},{:e},{:e},{},{},{:e},{:e},{:.6}",
+                "{},{:e},{},{},{:e},{:e},{},{},{:e},{:e},{:e},{:.6}",
                 r.iter,
                 r.loss,
                 opt(r.log_loss.map(|l| l / ln10)),
@@ -86,6 +88,7 @@ impl Trajectory {
                 opt(r.corr),
                 opt(r.one_minus_corr),
                 r.min_max_prob,
+                r.mean_max_prob,
                 r.log_max_off_mass / ln10,
                 r.seconds
             );

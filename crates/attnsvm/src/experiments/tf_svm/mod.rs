@@ -4,3 +4,92 @@
 //!
 //! | module | notebook | what it shows |
 //! |---|---|---|
+//! | [`vis`] | `visualization1/2` | GD paths of W and (K,Q) against the Frobenius and nuclear SVM rays; per-input separators; how far the direction converges |
+
+pub mod vis;
+
+use faer::Mat;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, Result};
+use crate::model::Objective;
+use crate::solvers::svm::{AttSvmProblem, Status, SvmSolution};
+use crate::train::{train, State, StopReason, TrainSettings};
+
+/// The numbers of a solved Att-SVM that the reports quote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SvmSummary {
+    pub status: Status,
+    /// `‖W‖` in the program's norm.
+    pub objective: f64,
+    /// `W` row-major.
+    pub w: Vec<f64>,
+    /// Singular values, descending.
+    pub singular_values: Vec<f64>,
+    /// Support tokens by dual, as (sample, token) with their multipliers.
+    pub support: Vec<(usize, usize, f64)>,
+    pub duality_gap: f64,
+}
+
+/// Summarize `sol`, a solution of `problem`.
+pub fn svm_summary(problem: &AttSvmProblem, sol: &SvmSolution) -> SvmSummary {
+    let singular_values = sol.w.singular_values().unwrap_or_default();
+    SvmSummary {
+        status: sol.status,
+        objective: sol.objective,
+        w: crate::linalg::mat_to_row_major(&sol.w),
+        singular_values,
+        support: sol
+            .support_by_dual
+            .iter()
+            .map(|&k| {
+                let c = problem.constraints()[k];
+                (c.sample as usize, c.minus as usize, sol.duals[k])
+            })
+            .collect(),
+        duality_gap: sol.kkt.duality_gap,
+    }
+}
+
+/// Train from `state` and return the state at each of `at` (ascending iteration counts; 0 is the
+/// start). Training runs in chunks between checkpoints, so the step size must not decay with `k`.
+pub fn checkpoints(
+    objective: &mut Objective,
+    settings: &TrainSettings,
+    mut state: State,
+    at: &[usize],
+) -> Result<Vec<(usize, State)>> {
+    if settings.lr_decay != 0.0 {
+        return Err(invalid!(
+            "checkpoints: lr_decay must be 0 (training runs in chunks)"
+        ));
+    }
+    if at.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(invalid!("checkpoints: iterations must increase"));
+    }
+    let mut out = Vec::with_capacity(at.len());
+    let mut k = 0;
+    for &next in at {
+        if next > k {
+            let s = TrainSettings {
+                iters: next - k,
+                points_per_decade: 1,
+                ..settings.clone()
+            };
+            let res = train(objective, &s, state, None, |_| true)?;
+            state = res.state;
+            if res.stop != StopReason::Iterations {
+                out.push((k + res.iterations, state));
+                break;
+            }
+            k = next;
+        }
+        out.push((k, state.clone()));
+    }
+    Ok(out)
+}
+
+/// `M` from row-major entries.
+pub fn mat(rows: usize, cols: usize, data: &[f64]) -> Mat<f64> {
+    crate::linalg::mat_from_row_major(rows, cols, data)
+}

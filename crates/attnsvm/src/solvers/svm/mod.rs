@@ -33,6 +33,7 @@ mod oracle;
 mod polish;
 mod problem;
 pub mod tokens;
+pub mod trained;
 
 pub use certificate::{certify, farkas, Farkas, Kkt};
 pub use problem::{AttSvmProblem, Constraint, Layout, Norm, Sample};
