@@ -10,6 +10,7 @@
 mod cmd;
 mod config;
 mod error;
+mod figure;
 mod output;
 mod plot;
 mod progress;

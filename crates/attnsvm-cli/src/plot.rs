@@ -191,7 +191,7 @@ fn panels(trace: &Trace) -> [Panel; 3] {
 
 /// `10^y` as a short label with two significant digits: `0.79`, `1`, `1300`, `1e-12`,
 /// `3.2e-5001` (plain decimals for 1e-3 … 1e3).
-fn pow10_label(y: f64) -> String {
+pub fn pow10_label(y: f64) -> String {
     let mut e = y.floor();
     let mut m = 10f64.powf(y - e);
     if m >= 9.95 {
@@ -214,7 +214,7 @@ fn pow10_label(y: f64) -> String {
 
 /// `y` on an axis spanning `span`, with the digits that distinguish its ticks and no float noise
 /// (`-0.2`, not `-0.19999999999999996`).
-fn linear_label(y: f64, span: f64) -> String {
+pub fn linear_label(y: f64, span: f64) -> String {
     let decimals = (2.0 - span.log10().floor()).clamp(0.0, 12.0) as usize;
     let text = format!("{y:.decimals$}");
     let text = if text.contains('.') {
@@ -260,7 +260,7 @@ fn y_range(panel: &Panel) -> (f64, f64) {
     (lo - 0.05 * span, hi + 0.05 * span)
 }
 
-fn draw_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub fn draw_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing the plot: {e}")
 }
 
@@ -343,6 +343,12 @@ fn draw<DB: DrawingBackend>(
     root.present().map_err(draw_err)
 }
 
+/// Register the embedded font as "sans-serif" (idempotent).
+pub fn register_font() -> Result<()> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| anyhow!("the embedded font cannot be read"))
+}
+
 /// Plot `run_dir/trace.csv` into `run_dir/trace.png` and `run_dir/trace.svg`; return their paths.
 /// `name` is the run's name in the title (its final path when `run_dir` is a staging directory).
 pub fn plot_run(run_dir: &Path, name: &Path) -> Result<[PathBuf; 2]> {
@@ -359,8 +365,7 @@ pub fn plot_panels(
     panels: &[Panel],
     size: (u32, u32),
 ) -> Result<[PathBuf; 2]> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow!("the embedded font cannot be read"))?;
+    register_font()?;
     let (png, svg) = (
         dir.join(format!("{stem}.png")),
         dir.join(format!("{stem}.svg")),

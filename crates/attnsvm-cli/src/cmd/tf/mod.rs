@@ -2,9 +2,16 @@
 //! `tf-as-svm.md` §4.1–4.5), one module each; each runs a library experiment
 //! (`attnsvm::experiments::tf_svm`), writes its tables and figures, and returns its claims.
 
+mod vis;
+
+use attnsvm::experiments::tf_svm::vis::Fixture;
+
 use super::suite::Experiment;
 
 /// The suite, in report order.
 pub fn experiments() -> Vec<Box<dyn Experiment>> {
-    vec![]
+    vec![
+        Box::new(vis::Vis(Fixture::Vis1)),
+        Box::new(vis::Vis(Fixture::Vis2)),
+    ]
 }
