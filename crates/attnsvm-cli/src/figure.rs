@@ -41,7 +41,18 @@ pub struct XyPanel {
     /// Fixed ranges (in plotted units); `None`: fitted to the data.
     pub x_range: Option<(f64, f64)>,
     pub y_range: Option<(f64, f64)>,
+    /// Where the legend goes (default: upper left).
+    pub legend: Corner,
     pub series: Vec<XySeries>,
+}
+
+/// A corner of a panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corner {
+    UpperLeft,
+    UpperRight,
+    LowerLeft,
+    LowerRight,
 }
 
 impl XyPanel {
@@ -61,6 +72,7 @@ impl XyPanel {
             log_y,
             x_range: None,
             y_range: None,
+            legend: Corner::UpperLeft,
             series: Vec::new(),
         }
     }
@@ -222,7 +234,12 @@ fn draw<DB: DrawingBackend>(
         if panel.series.iter().any(|s| !s.label.is_empty()) {
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(match panel.legend {
+                    Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                    Corner::UpperRight => SeriesLabelPosition::UpperRight,
+                    Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+                    Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                })
                 .background_style(WHITE.mix(0.8))
                 .border_style(RGBColor(200, 200, 200))
                 .label_font(("sans-serif", 13))

@@ -20,12 +20,15 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A long computation was stopped by its caller (a progress callback said so).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl Error {
     /// `true` when the error is the caller's input (exit code 2), `false` for I/O failures.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Io { .. })
+        !matches!(self, Error::Io { .. } | Error::Interrupted)
     }
 }
 

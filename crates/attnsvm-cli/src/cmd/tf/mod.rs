@@ -2,6 +2,7 @@
 //! `tf-as-svm.md` §4.1–4.5), one module each; each runs a library experiment
 //! (`attnsvm::experiments::tf_svm`), writes its tables and figures, and returns its claims.
 
+mod local;
 mod vis;
 
 use attnsvm::experiments::tf_svm::vis::Fixture;
@@ -13,5 +14,6 @@ pub fn experiments() -> Vec<Box<dyn Experiment>> {
     vec![
         Box::new(vis::Vis(Fixture::Vis1)),
         Box::new(vis::Vis(Fixture::Vis2)),
+        Box::new(local::Local),
     ]
 }

@@ -5,7 +5,9 @@
 //! | module | notebook | what it shows |
 //! |---|---|---|
 //! | [`vis`] | `visualization1/2` | GD paths of W and (K,Q) against the Frobenius and nuclear SVM rays; per-input separators; how far the direction converges |
+//! | [`local`] | `local_converge` | W and (K,Q) converge in direction to the SVM of the selection they make; the selection is locally, not always globally, optimal |
 
+pub mod local;
 pub mod vis;
 
 use faer::Mat;

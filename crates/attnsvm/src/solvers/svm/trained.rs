@@ -4,7 +4,7 @@
 //! `(K, Q)`), test global and local optimality of `α̂`, and correlate `W` with `W^mm(α̂)`.
 
 use faer::Mat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::tokens::{selection_report, SelectionReport};
 use super::{AttSvm, AttSvmProblem, Layout, Status, SvmSettings, SvmSolution};
@@ -25,7 +25,7 @@ pub struct TrainedAnalysis {
 }
 
 /// The scalar summary of a [`TrainedAnalysis`] (for tables and JSON).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainedSummary {
     pub selected: Vec<usize>,
     pub status: Status,
