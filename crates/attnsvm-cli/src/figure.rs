@@ -50,8 +50,6 @@ pub struct XyPanel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Corner {
     UpperLeft,
-    UpperRight,
-    LowerLeft,
     LowerRight,
 }
 
@@ -236,8 +234,6 @@ fn draw<DB: DrawingBackend>(
                 .configure_series_labels()
                 .position(match panel.legend {
                     Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
-                    Corner::UpperRight => SeriesLabelPosition::UpperRight,
-                    Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
                     Corner::LowerRight => SeriesLabelPosition::LowerRight,
                 })
                 .background_style(WHITE.mix(0.8))
