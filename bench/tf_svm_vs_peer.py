@@ -34,9 +34,11 @@ VIS2 = dict(
 
 def write_fixture(d, spec):
     d.mkdir(parents=True)
-    for k in ("X", "Z", "v"):
-        np.save(d / f"{k}.npy", np.array(spec[k], dtype=np.float32).astype(np.float64))
+    arrays = {k: np.array(spec[k], dtype=np.float32).astype(np.float64) for k in ("X", "Z", "v")}
+    for k, x in arrays.items():
+        np.save(d / f"{k}.npy", x)
     np.save(d / "y.npy", np.ones(len(spec["X"])))
+    np.save(d / "alpha.npy", np.argmax(arrays["X"] @ arrays["v"], axis=1).astype(np.int64))  # labels +1
 
 
 def last_json(cmd):

@@ -3,7 +3,8 @@
 //!
 //! A run directory holds `W.npy` (the effective `W`), `K.npy`/`Q.npy` for `(K,Q)`, `v.npy` when `v`
 //! is trained, `trace.csv` (the trajectory), `selected.npy` (records × n, int64: the top-attention
-//! token of every sequence at every record), `summary.json` and `config.toml`.
+//! token of every sequence at every record), `alpha_hat.npy` (n, int64: the final selection, ready
+//! for `attnsvm svm/tokens --alpha`), `summary.json` and `config.toml`.
 
 use std::path::{Path, PathBuf};
 
@@ -190,6 +191,8 @@ pub fn write_run(
     npy::write_text(&put("trace.csv"), &result.trajectory.to_csv())?;
     let (rows, n, selected) = result.trajectory.selected_matrix();
     npy::write_i64(&put("selected.npy"), &[rows, n], &selected)?;
+    let final_selection = &selected[selected.len() - n..];
+    npy::write_i64(&put("alpha_hat.npy"), &[n], final_selection)?;
     npy::write_text(&put("config.toml"), &cfg.to_toml()?)?;
     let summary_path = put("summary.json");
     let summary = summarize(cfg, inputs, result, files);

@@ -68,6 +68,7 @@ fn gen_train_plot_round_trip() {
             "W.npy",
             "config.toml",
             "selected.npy",
+            "alpha_hat.npy",
             "summary.json",
             "trace.csv"
         ]
