@@ -66,9 +66,9 @@ fn gen_train_plot_round_trip() {
         listing(&run),
         [
             "W.npy",
+            "alpha_hat.npy",
             "config.toml",
             "selected.npy",
-            "alpha_hat.npy",
             "summary.json",
             "trace.csv"
         ]
