@@ -138,7 +138,9 @@ impl PathSettings {
             if x > lo && x < hi {
                 Ok(())
             } else {
-                Err(invalid!("path settings: {name} = {x} must lie in ({lo}, {hi})"))
+                Err(invalid!(
+                    "path settings: {name} = {x} must lie in ({lo}, {hi})"
+                ))
             }
         };
         open("tol", self.tol, 0.0, 1.0)?;

@@ -146,7 +146,9 @@ impl Cone {
     /// The projection onto the cone (module docs).
     pub fn project(&self, w: &Mat<f64>) -> Mat<f64> {
         let s = fro_dot(w, &self.axis);
-        let y = Mat::from_fn(w.nrows(), w.ncols(), |i, j| w[(i, j)] - s * self.axis[(i, j)]);
+        let y = Mat::from_fn(w.nrows(), w.ncols(), |i, j| {
+            w[(i, j)] - s * self.axis[(i, j)]
+        });
         let r = fro_norm(&y);
         if r * self.cos <= s * self.sin {
             return w.clone();
