@@ -287,6 +287,88 @@ fn kq_path_converges_to_w_mm_star_and_matches_the_nuclear_ball() {
     }
 }
 
+/// `‖W‖ / min_k ⟨W, A_k⟩`: the norm of `W` rescaled to feasibility for the Att-SVM, so never below
+/// the Att-SVM's optimal value. The normalized path must approach that value from above.
+fn normalized_norm(p: &AttSvmProblem, w: &Mat<f64>, norm: Norm) -> f64 {
+    let margins = p.margins(&attnsvm::linalg::mat_to_row_major(w));
+    let min = margins.iter().copied().fold(f64::INFINITY, f64::min);
+    let size = match norm {
+        Norm::Frobenius => fro_norm(w),
+        Norm::Nuclear => nuclear_norm(w),
+    };
+    size / min
+}
+
+/// A larger instance, (n, T, d) = (6, 8, 10) of the sphere family: the Frobenius and (K,Q) paths
+/// approach the optimal value of their Att-SVM (the nuclear solution need not be unique, so the
+/// value, not the correlation, is the fact to check).
+#[test]
+fn paths_on_a_larger_instance_approach_the_att_svm_value() {
+    let inst = common::instance(
+        attnsvm::data::generate::Family::Sphere,
+        (6, 8, 10),
+        1,
+        false,
+    );
+    let alpha = inst.optimal_tokens();
+    let p = AttSvmProblem::att_svm(&inst, &alpha, Layout::default()).unwrap();
+    for (ball, norm, radii) in [
+        (
+            Ball::Frobenius,
+            Norm::Frobenius,
+            vec![1.0, 3.0, 10.0, 30.0, 100.0, 300.0],
+        ),
+        (
+            Ball::Kq,
+            Norm::Nuclear,
+            vec![1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0],
+        ),
+    ] {
+        let sol = AttSvm::new(
+            &p,
+            SvmSettings {
+                norm,
+                ..SvmSettings::default()
+            },
+        )
+        .unwrap()
+        .solve();
+        assert_eq!(sol.status, SvmStatus::Solved);
+        let path = run(
+            &inst,
+            PathProblem::new(ball, radii),
+            PathSettings::default(),
+        );
+        assert_eq!(path.status, Status::Solved, "{ball:?}");
+        for q in &path.points {
+            assert!(q.residual <= TOL && q.active);
+        }
+        // From R = 30 on, every margin is positive (the attention selects opt).
+        let tail: Vec<_> = path.points.iter().filter(|q| q.radius >= 30.0).collect();
+        let values: Vec<f64> = tail
+            .iter()
+            .map(|q| normalized_norm(&p, &q.w, norm))
+            .collect();
+        for (q, v) in tail.iter().zip(&values) {
+            assert_eq!(q.selected, alpha, "R = {}", q.radius);
+            assert!(
+                *v >= sol.objective * (1.0 - 1e-9),
+                "{ball:?}: {v} below the optimum {}",
+                sol.objective
+            );
+        }
+        assert!(
+            values.windows(2).all(|v| v[1] < v[0]),
+            "{ball:?}: {values:?}"
+        );
+        let gap = values.last().unwrap() / sol.objective - 1.0;
+        assert!(gap < 0.02, "{ball:?}: {values:?} vs {}", sol.objective);
+        for w in path.points.windows(2) {
+            assert!(w[1].log_excess_loss.unwrap() < w[0].log_excess_loss.unwrap());
+        }
+    }
+}
+
 // ---------- the local path ----------
 
 /// One cross-attention sequence (spec §2.8, n = 1): x0 = (1, 0) γ = 0, x1 = (0, −1) γ = −1,

@@ -17,7 +17,9 @@ use attnsvm::data::{npy, read_alpha, Instance};
 use attnsvm::model::{Head, Loss, Objective};
 use attnsvm::solvers::path::{Ball, PathPoint, PathProblem, PathSettings, RegPath, Status};
 use attnsvm::solvers::svm::tokens::optimal_selection;
-use attnsvm::solvers::svm::{AttSvm, AttSvmProblem, Layout, Norm, Status as SvmStatus, SvmSettings};
+use attnsvm::solvers::svm::{
+    AttSvm, AttSvmProblem, Layout, Norm, Status as SvmStatus, SvmSettings,
+};
 use clap::Args;
 use serde::Serialize;
 
@@ -43,8 +45,13 @@ pub struct PathArgs {
           help = "Constraint set: Frobenius ball, nuclear ball, or the (K,Q) ball ½(‖K‖²+‖Q‖²) ≤ R")]
     pub ball: Ball,
     /// Radii, positive and strictly increasing, comma-separated (e.g. 1,10,100)
-    #[arg(long, value_name = "R1,R2,…", value_delimiter = ',', required = true,
-          allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "R1,R2,…",
+        value_delimiter = ',',
+        required = true,
+        allow_negative_numbers = true
+    )]
     pub radii: Vec<f64>,
     /// Selection α of the reference Att-SVM and of the cone: `opt` or an integer .npy file of
     /// shape (n,) [default: DIR/alpha.npy when present, else opt]
@@ -134,7 +141,11 @@ pub fn run(args: PathArgs) -> Result<Outcome> {
         ..Layout::default()
     };
     let (alpha, source, alpha_file) = match args.alpha.as_deref() {
-        Some("opt") => (optimal_selection(&instance, layout)?, "opt".to_string(), None),
+        Some("opt") => (
+            optimal_selection(&instance, layout)?,
+            "opt".to_string(),
+            None,
+        ),
         Some(f) => {
             let file = PathBuf::from(f);
             let a = read_alpha(&file, instance.n, instance.t)?;
@@ -146,7 +157,11 @@ pub fn run(args: PathArgs) -> Result<Outcome> {
                 args.data.join("alpha.npy").display().to_string(),
                 None,
             ),
-            None => (optimal_selection(&instance, layout)?, "opt".to_string(), None),
+            None => (
+                optimal_selection(&instance, layout)?,
+                "opt".to_string(),
+                None,
+            ),
         },
     };
     let svm_problem = AttSvmProblem::att_svm(&instance, &alpha, layout)?;
