@@ -102,6 +102,20 @@ fn path_writes_a_certified_frobenius_path() {
         prev_corr = f(r, "corr");
     }
     assert!(prev_corr >= 0.999, "{prev_corr}");
+    // The last point attends to the selection solved for (opt, the instance's alpha.npy).
+    let alpha = npy::read_i64(&cwd.join("inst/alpha.npy")).unwrap().data;
+    let selected: Vec<i64> = rows[3]["selected"]
+        .split(' ')
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(selected, alpha);
+    let final_selected: Vec<i64> = s["final_selected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(final_selected, alpha);
     // The files agree with the table: W is the last point, W_svm the reference.
     let w = npy::read_mat(&out.join("W.npy")).unwrap();
     let w_svm = npy::read_mat(&out.join("W_svm.npy")).unwrap();

@@ -31,7 +31,8 @@ use crate::Outcome;
 #[command(
     after_help = "Writes path.csv (one row per radius: radius, status, residual, iterations, loss, \
     log_loss, log_excess_loss, corr and 1 − corr with the matching Att-SVM solution, ‖W‖_F, ‖W‖_⋆, \
-    ½(‖K‖²+‖Q‖²), whether the ball and the cone are active, seconds), W.npy (the last point's W; \
+    ½(‖K‖²+‖Q‖²), whether the ball and the cone are active, seconds, the top-attention token of each \
+    sequence, space-separated), W.npy (the last point's W; \
     K.npy and Q.npy too for kq), W_svm.npy (the reference Att-SVM solution, when solved) and \
     summary.json.
 Exit codes: 0 for every status (a warning on stderr when a point is not Solved), 1 I/O failure, \
@@ -119,6 +120,9 @@ struct PathSummary<'a> {
     max_residual: f64,
     final_corr: Option<f64>,
     final_one_minus_corr: Option<f64>,
+    /// The top-attention token of each sequence at the last radius (compare with `alpha`: a path
+    /// that follows another branch selects other tokens).
+    final_selected: Option<&'a [usize]>,
     iterations: usize,
     evaluations: usize,
     seconds: f64,
@@ -272,6 +276,7 @@ pub fn run(args: PathArgs) -> Result<Outcome> {
         max_residual: path.points.iter().map(|p| p.residual).fold(0.0, f64::max),
         final_corr: last.and_then(|p| p.corr),
         final_one_minus_corr: last.and_then(|p| p.one_minus_corr),
+        final_selected: last.map(|p| p.selected.as_slice()),
         iterations: path.iterations,
         evaluations: path.evaluations,
         seconds: path.seconds,
@@ -315,12 +320,12 @@ fn to_csv(points: &[PathPoint]) -> String {
     let flag = |b: Option<bool>| b.map_or(String::new(), |v| v.to_string());
     let mut out = String::from(
         "radius,status,residual,iterations,loss,log_loss,log_excess_loss,corr,one_minus_corr,\
-         fro_norm,nuclear_norm,kq_norm,active,cone_active,seconds\n",
+         fro_norm,nuclear_norm,kq_norm,active,cone_active,seconds,selected\n",
     );
     for p in points {
         let _ = writeln!(
             out,
-            "{:e},{:?},{:e},{},{:e},{},{},{},{},{:e},{:e},{},{},{},{:e}",
+            "{:e},{:?},{:e},{},{:e},{},{},{},{},{:e},{:e},{},{},{},{:e},{}",
             p.radius,
             p.status,
             p.residual,
@@ -335,7 +340,12 @@ fn to_csv(points: &[PathPoint]) -> String {
             opt(p.kq_norm),
             p.active,
             flag(p.cone_active),
-            p.seconds
+            p.seconds,
+            p.selected
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     out
