@@ -42,6 +42,8 @@ enum Command {
     Svm(Box<cmd::svm::SvmArgs>),
     /// Token scores, optimal tokens, and whether a selection is globally/locally optimal.
     Tokens(Box<cmd::tokens::TokensArgs>),
+    /// The regularization path argmin_{‖W‖ ≤ R} L(W) over radii R (Frobenius, nuclear, (K,Q), local cone).
+    Path(Box<cmd::path::PathArgs>),
     /// Reproduce a paper's experiment: numbers (CSV/JSON), figures (PNG/SVG) and report.md.
     Repro(cmd::repro::ReproArgs),
 }
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Svm(args) => cmd::svm::run(*args),
         Command::Tokens(args) => cmd::tokens::run(*args),
+        Command::Path(args) => cmd::path::run(*args),
         Command::Repro(args) => cmd::repro::run(args),
     };
     match result {

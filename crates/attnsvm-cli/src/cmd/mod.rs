@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod gen;
 pub mod mm;
+pub mod path;
 pub mod plot;
 pub mod repro;
 pub mod suite;
@@ -57,6 +58,7 @@ pub mod names {
     pub const INIT: [&str; 2] = ["zero", "random"];
     pub const POLYAK_TARGET: [&str; 2] = ["zero", "infimum"];
     pub const NORM: [&str; 2] = ["fro", "nuc"];
+    pub const BALL: [&str; 3] = ["fro", "nuc", "kq"];
     pub const SOLVER: [&str; 3] = ["auto", "dual", "ipm"];
     pub const SETTING: [&str; 3] = ["orthonormal", "equal-score", "gaussian"];
 }
@@ -97,6 +99,7 @@ mod tests {
         round_trips::<Init>(&names::INIT);
         round_trips::<PolyakTarget>(&names::POLYAK_TARGET);
         round_trips::<Norm>(&names::NORM);
+        round_trips::<attnsvm::solvers::path::Ball>(&names::BALL);
         round_trips::<Solver>(&names::SOLVER);
         round_trips::<Family>(&Family::ALL.map(Family::name));
     }

@@ -2,4 +2,5 @@
 //! constructor, and a `solve()` that always returns a status, a solution and an info record.
 
 pub mod glasso;
+pub mod path;
 pub mod svm;

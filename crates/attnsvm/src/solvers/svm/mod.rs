@@ -35,7 +35,7 @@ mod problem;
 pub mod tokens;
 pub mod trained;
 
-pub use certificate::{certify, farkas, Farkas, Kkt};
+pub use certificate::{certify, farkas, nuclear_norm, op_norm, Farkas, Kkt};
 pub use problem::{AttSvmProblem, Constraint, Layout, Norm, Sample};
 
 use std::time::Instant;
