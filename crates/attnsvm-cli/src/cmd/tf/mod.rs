@@ -3,6 +3,7 @@
 //! (`attnsvm::experiments::tf_svm`), writes its tables and figures, and returns its claims.
 
 mod local;
+mod paths;
 mod vis;
 
 use attnsvm::experiments::tf_svm::vis::Fixture;
@@ -15,5 +16,6 @@ pub fn experiments() -> Vec<Box<dyn Experiment>> {
         Box::new(vis::Vis(Fixture::Vis1)),
         Box::new(vis::Vis(Fixture::Vis2)),
         Box::new(local::Local),
+        Box::new(paths::Paths),
     ]
 }

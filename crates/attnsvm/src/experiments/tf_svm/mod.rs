@@ -6,8 +6,10 @@
 //! |---|---|---|
 //! | [`vis`] | `visualization1/2` | GD paths of W and (K,Q) against the Frobenius and nuclear SVM rays; per-input separators; how far the direction converges |
 //! | [`local`] | `local_converge` | W and (K,Q) converge in direction to the SVM of the selection they make; the selection is locally, not always globally, optimal |
+//! | [`paths`] | (theory, §2.4) | regularization paths of the Frobenius, nuclear and (K,Q) balls converge to the matching SVM; the local (cone) path to the SVM of a locally optimal selection |
 
 pub mod local;
+pub mod paths;
 pub mod vis;
 
 use faer::Mat;
