@@ -23,7 +23,11 @@
 //! `m(θ⁺) − m(θ) ≤ σ⟨∇m(θ), θ⁺ − θ⟩`, then `t ← grow·t`; otherwise `t ← shrink·t`. When the change of
 //! the merit is below its rounding level (`64ε·max(1, |m|)`; far along a saturated local path the
 //! loss differences drop below the precision of `L`), the change is estimated by the trapezoid rule
-//! `½⟨∇m(θ) + ∇m(θ⁺), θ⁺ − θ⟩`, whose gradients are exact at any scale. Each radius starts from the
+//! `½⟨∇m(θ) + ∇m(θ⁺), θ⁺ − θ⟩`, whose gradients are exact at any scale. On the nuclear ball, when the
+//! projected step stalls (the SVD round trip of the projection rounds away moves of relative size
+//! ≈ 1e-15, while the residual below is linear in rank-one violations), a Frank–Wolfe step
+//! `W + γ(S − W)`, `S = −R·u₁v₁ᵀ` from the top singular pair of `∇L`, is tried with the same
+//! acceptance rule (γ halved from 4× the last accepted one). Each radius starts from the
 //! previous solution scaled to the new radius (`R_new/R_old`, `√(R_new/R_old)` for (K,Q)); the first
 //! from `W = 0`, from `R·M/‖M‖_F` on the local path, and from seeded Gaussian `(K, Q)` on the sphere
 //! for (K,Q) (`K = Q = 0` is a saddle).
