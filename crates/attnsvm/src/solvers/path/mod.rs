@@ -62,6 +62,13 @@
 //! | `seed` | `0` | the (K,Q) initialization | |
 //! | `time_limit` | `∞` | seconds for the whole path; later radii are skipped | > 0 |
 //!
+//! **Limits.** The risk is non-convex, so the certificate is first-order: a point is a stationary
+//! point of its radius, found by continuation from the previous radius. When the global minimizer
+//! jumps to another basin the path stays on its branch; its `selected` tokens then differ from
+//! `opt` and `log(L − L*)` levels off (seen with the nuclear ball on a sphere (6, 8, 10) instance,
+//! whose (K,Q) path follows opt). The ReLU head's risk has kinks (where `W_v x̄` changes sign); there
+//! the first-order certificate need not be reachable and points may end `MaxIterations`.
+//!
 //! The local path is defined with the Frobenius ball only: `P_B ∘ P_C` is the projection onto
 //! `C ∩ B` because the ball is a Frobenius ball centred at the apex; for the nuclear ball it is not.
 //!
