@@ -369,6 +369,34 @@ fn paths_on_a_larger_instance_approach_the_att_svm_value() {
     }
 }
 
+/// The nuclear ball on the same instance: its residual is linear in rank-one violations, which the
+/// SVD-based projection cannot resolve below ≈ 1e-8; the Frank–Wolfe fallback must certify every
+/// point anyway. (This path settles on a branch that selects other tokens than opt from R = 10 on:
+/// a certified local minimizer, not the global one, so no limit is checked here.)
+#[test]
+fn nuclear_path_on_a_larger_instance_is_certified() {
+    let inst = common::instance(
+        attnsvm::data::generate::Family::Sphere,
+        (6, 8, 10),
+        1,
+        false,
+    );
+    let radii = vec![1.0, 3.0, 10.0, 30.0, 100.0];
+    let path = run(
+        &inst,
+        PathProblem::new(Ball::Nuclear, radii),
+        PathSettings::default(),
+    );
+    assert_eq!(path.status, Status::Solved);
+    for (k, p) in path.points.iter().enumerate() {
+        assert!(p.residual <= TOL && p.active);
+        assert!((p.nuclear_norm - p.radius).abs() <= 1e-9 * p.radius);
+        if k > 0 {
+            assert!(p.loss <= path.points[k - 1].loss * (1.0 + 1e-15));
+        }
+    }
+}
+
 // ---------- the local path ----------
 
 /// One cross-attention sequence (spec §2.8, n = 1): x0 = (1, 0) γ = 0, x1 = (0, −1) γ = −1,

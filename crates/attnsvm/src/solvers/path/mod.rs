@@ -23,7 +23,11 @@
 //! `m(θ⁺) − m(θ) ≤ σ⟨∇m(θ), θ⁺ − θ⟩`, then `t ← grow·t`; otherwise `t ← shrink·t`. When the change of
 //! the merit is below its rounding level (`64ε·max(1, |m|)`; far along a saturated local path the
 //! loss differences drop below the precision of `L`), the change is estimated by the trapezoid rule
-//! `½⟨∇m(θ) + ∇m(θ⁺), θ⁺ − θ⟩`, whose gradients are exact at any scale. Each radius starts from the
+//! `½⟨∇m(θ) + ∇m(θ⁺), θ⁺ − θ⟩`, whose gradients are exact at any scale. On the nuclear ball, when the
+//! projected step stalls (the SVD round trip of the projection rounds away moves of relative size
+//! ≈ 1e-15, while the residual below is linear in rank-one violations), a Frank–Wolfe step
+//! `W + γ(S − W)`, `S = −R·u₁v₁ᵀ` from the top singular pair of `∇L`, is tried with the same
+//! acceptance rule (γ halved from 4× the last accepted one). Each radius starts from the
 //! previous solution scaled to the new radius (`R_new/R_old`, `√(R_new/R_old)` for (K,Q)); the first
 //! from `W = 0`, from `R·M/‖M‖_F` on the local path, and from seeded Gaussian `(K, Q)` on the sphere
 //! for (K,Q) (`K = Q = 0` is a saddle).
@@ -57,6 +61,13 @@
 //! | `kq_width` | `d` | columns `m` of K and Q | ≥ 1 |
 //! | `seed` | `0` | the (K,Q) initialization | |
 //! | `time_limit` | `∞` | seconds for the whole path; later radii are skipped | > 0 |
+//!
+//! **Limits.** The risk is non-convex, so the certificate is first-order: a point is a stationary
+//! point of its radius, found by continuation from the previous radius. When the global minimizer
+//! jumps to another basin the path stays on its branch; its `selected` tokens then differ from
+//! `opt` and `log(L − L*)` levels off (seen with the nuclear ball on a sphere (6, 8, 10) instance,
+//! whose (K,Q) path follows opt). The ReLU head's risk has kinks (where `W_v x̄` changes sign); there
+//! the first-order certificate need not be reachable and points may end `MaxIterations`.
 //!
 //! The local path is defined with the Frobenius ball only: `P_B ∘ P_C` is the projection onto
 //! `C ∩ B` because the ball is a Frobenius ball centred at the apex; for the nuclear ball it is not.

@@ -51,6 +51,8 @@ struct Run<'r, 'o, 'a> {
     v: Vec<f64>,
     evaluations: usize,
     start: Instant,
+    /// The last accepted Frank–Wolfe step (nuclear ball).
+    fw_gamma: f64,
 }
 
 pub(super) fn run(path: &mut RegPath) -> PathResult {
@@ -71,6 +73,7 @@ pub(super) fn run(path: &mut RegPath) -> PathResult {
         v,
         evaluations: 0,
         start,
+        fw_gamma: 1.0,
     };
     let mut theta = run.initial(radii[0]);
     let mut t = run.path.settings.step_init;
@@ -279,12 +282,15 @@ impl Run<'_, '_, '_> {
                 let y = self.project(&x.theta.combine(1.0, &dir, -*t * rho), r);
                 let step = y.combine(1.0, &x.theta, -1.0);
                 let a = dir.dot(&step);
-                if a < 0.0 {
-                    let py = self.point(y);
-                    if self.accept(&x, &py, &step, a) {
-                        *t = (*t * grow).min(2.0);
-                        break Some(py);
-                    }
+                if a >= 0.0 {
+                    // An exact projection gives a ≤ −‖step‖²/(tρ) < 0: here the projection's
+                    // rounding dominates the step, and shorter steps only make that worse.
+                    break None;
+                }
+                let py = self.point(y);
+                if self.accept(&x, &py, &step, a) {
+                    *t = (*t * grow).min(2.0);
+                    break Some(py);
                 }
                 *t *= shrink;
                 if *t < MIN_STEP {
@@ -298,9 +304,45 @@ impl Run<'_, '_, '_> {
                     x = p;
                     iters += 1;
                 }
-                None => return (x, Status::InsufficientProgress, iters),
+                None => match self.frank_wolfe(&x, &dir, r) {
+                    Some(p) => {
+                        x = p;
+                        iters += 1;
+                    }
+                    None => return (x, Status::InsufficientProgress, iters),
+                },
             }
         }
+    }
+
+    /// A Frank–Wolfe step for the nuclear ball, tried when the projected step stalls: the direction
+    /// `S − W` with `S = −R·u₁v₁ᵀ` (top singular pair of `∇L`) is the rank-one move that the
+    /// residual `1 − ⟨−G,W⟩/(‖G‖_op‖W‖_⋆)` measures (its slope is `−R‖Ĝ‖_op·residual`), and it is
+    /// formed without the SVD round trip whose rounding hides such small moves from the projection.
+    fn frank_wolfe(&mut self, x: &Point, dir: &Theta, r: f64) -> Option<Point> {
+        let (Ball::Nuclear, Theta::W(w), Theta::W(g)) = (self.path.problem.ball, &x.theta, dir)
+        else {
+            return None;
+        };
+        let svd = g.svd().ok()?;
+        crate::linalg::clear_upper_simd_state();
+        let (u, v) = (svd.U().col(0), svd.V().col(0));
+        let d = Theta::W(Mat::from_fn(w.nrows(), w.ncols(), |i, j| {
+            -r * u[i] * v[j] - w[(i, j)]
+        }));
+        let slope = dir.dot(&d);
+        // Start near the last accepted step: the useful steps are tiny and similar in size.
+        let mut gamma = (4.0 * self.fw_gamma).min(1.0);
+        while slope < 0.0 && gamma >= 1e-20 {
+            let step = d.scale(gamma);
+            let y = self.point(x.theta.combine(1.0, &step, 1.0));
+            if self.accept(x, &y, &step, gamma * slope) {
+                self.fw_gamma = gamma;
+                return Some(y);
+            }
+            gamma *= 0.5;
+        }
+        None
     }
 
     fn report(
