@@ -53,7 +53,8 @@ pub struct Step<'a> {
 impl Step<'_> {
     /// Report `done` of `total` units of the current experiment; `false` once Ctrl-C was pressed.
     pub fn advance(&self, done: usize, total: usize) -> bool {
-        self.bar.set_message(format!("{} {done}/{total}", self.name));
+        self.bar
+            .set_message(format!("{} {done}/{total}", self.name));
         !progress::interrupted()
     }
 
@@ -198,7 +199,10 @@ pub fn run_suite(run: &SuiteRun, experiments: &[Box<dyn Experiment>]) -> Result<
     let (text, claims, held) = report(run, &done, selected.len());
     attnsvm::data::npy::write_text(&run.out.join("report.md"), &text)?;
     let complete = done.len() == selected.len();
-    write_json(&run.out.join("summary.json"), &summary(complete, claims, held))?;
+    write_json(
+        &run.out.join("summary.json"),
+        &summary(complete, claims, held),
+    )?;
     let kept = done.iter().filter(|d| d.2).count();
     println!(
         "repro {}: {} of {} experiments ({kept} kept from an earlier run), {held} of {claims} claims held, {:.1} s; wrote {}",
@@ -275,7 +279,11 @@ fn report(run: &SuiteRun, done: &[Done], selected: usize) -> (String, usize, usi
             e.name(),
             e.title(),
             f.seconds,
-            if *kept { ", kept from an earlier run" } else { "" },
+            if *kept {
+                ", kept from an earlier run"
+            } else {
+                ""
+            },
             e.name()
         );
         let _ = writeln!(s, "| claim | measured | held |\n|---|---|---|");
