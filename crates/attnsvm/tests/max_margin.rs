@@ -268,3 +268,39 @@ fn check_15_the_transient_depends_on_the_loss() {
         assert!(run.run.last().p[1].abs() < 1e-12);
     }
 }
+
+#[test]
+fn the_papers_epsilon_stalls_ngd_once_the_gradient_is_below_it() {
+    use attnsvm::experiments::max_margin::training::{train, Refs, TrainOpts, PAPER_EPS};
+    let m = mm::single_input::model(true).unwrap();
+    let refs = Refs {
+        alpha: &[0],
+        p: &[],
+        v: &[],
+    };
+    let v = mm::single_input::V;
+    let exact = train(&m, &TrainOpts::default(), &[0.0; 3], &v, &refs);
+    let opts = TrainOpts {
+        eps_p: PAPER_EPS,
+        ..TrainOpts::default()
+    };
+    let paper = train(&m, &opts, &[0.0; 3], &v, &refs);
+    // The step is η‖∇‖/(‖∇‖ + ε): full length while ‖∇‖ ≫ ε, then it shrinks with ‖∇‖ ≈ e^{−gap}.
+    let step = |t: &attnsvm::experiments::max_margin::training::Trajectory, k: usize| {
+        let (a, b) = (&t.at(k).unwrap().p, &t.at(k + 1).unwrap().p);
+        (0..3).map(|j| (a[j] - b[j]).powi(2)).sum::<f64>().sqrt()
+    };
+    let g0 = m.evaluate(&[0.0; 3], &v).grad_p.log_norm().exp();
+    assert!((step(&paper, 0) - 0.1 * g0 / (g0 + PAPER_EPS)).abs() < 1e-15);
+    // By step 999 ‖∇‖ ≪ ε: the step has shrunk well below η (and matches the formula).
+    let g999 = m
+        .evaluate(&paper.at(999).unwrap().p, &v)
+        .grad_p
+        .log_norm()
+        .exp();
+    assert!(g999 < 0.1 * PAPER_EPS, "{g999}");
+    let s999 = step(&paper, 999);
+    assert!((s999 - 0.1 * g999 / (g999 + PAPER_EPS)).abs() < 1e-12 * 0.1 && s999 < 0.01);
+    assert!((step(&exact, 999) - 0.1).abs() < 1e-12);
+    assert!(paper.last().p_norm < 0.5 * exact.last().p_norm);
+}

@@ -175,3 +175,11 @@ pub fn corr_panel(title: &'static str, series: Vec<Series>) -> Panel {
 pub fn color(k: usize) -> RGBColor {
     PALETTE[k % PALETTE.len()]
 }
+
+/// The result as one-line JSON (the trajectories make pretty-printed JSON several times larger).
+pub fn write_result_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let mut text = serde_json::to_string(value)?;
+    text.push('\n');
+    attnsvm::data::npy::write_text(path, &text)?;
+    Ok(())
+}

@@ -9,7 +9,6 @@ use attnsvm::experiments::Claim;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
-use crate::output::write_json;
 use crate::plot::{plot_panels, plot_xy, XyPanel};
 
 pub struct Joint;
@@ -28,7 +27,7 @@ impl Experiment for Joint {
             return Err(step.interrupted());
         }
         let r = joint(quick)?;
-        write_json(&dir.join("joint.json"), &r)?;
+        write_result_json(&dir.join("joint.json"), &r)?;
         let runs: Vec<(String, _)> = r
             .cases
             .iter()

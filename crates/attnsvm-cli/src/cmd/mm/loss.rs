@@ -10,7 +10,6 @@ use attnsvm::model::Loss;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
-use crate::output::write_json;
 use crate::plot::{plot_panels, plot_xy, XyPanel};
 
 pub struct LossDependence;
@@ -37,7 +36,7 @@ impl Experiment for LossDependence {
             return Err(step.interrupted());
         }
         let r = loss_dependence(quick)?;
-        write_json(&dir.join("loss_dependence.json"), &r)?;
+        write_result_json(&dir.join("loss_dependence.json"), &r)?;
         let runs: Vec<(String, _)> = r
             .runs
             .iter()

@@ -9,7 +9,6 @@ use attnsvm::experiments::Claim;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
-use crate::output::write_json;
 use crate::plot::{plot_panels, plot_xy, XyPanel, XySeries};
 
 pub struct MultiInput;
@@ -28,7 +27,7 @@ impl Experiment for MultiInput {
             return Err(step.interrupted());
         }
         let r = multi_input(quick)?;
-        write_json(&dir.join("multi_input.json"), &r)?;
+        write_result_json(&dir.join("multi_input.json"), &r)?;
         let mut runs = Vec::new();
         for (k, t) in r.ngd.iter().enumerate() {
             runs.push((format!("ngd c={}", INITS[k]), t));

@@ -10,7 +10,6 @@ use attnsvm::experiments::Claim;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
-use crate::output::write_json;
 use crate::plot::{plot_panels, plot_xy, XyPanel};
 
 pub struct SingleInput;
@@ -29,7 +28,7 @@ impl Experiment for SingleInput {
             return Err(step.interrupted());
         }
         let r = single_input(quick)?;
-        write_json(&dir.join("single_input.json"), &r)?;
+        write_result_json(&dir.join("single_input.json"), &r)?;
         let mut runs = Vec::new();
         for c in &r.cases {
             for (k, t) in c.runs.iter().enumerate() {

@@ -15,6 +15,14 @@ use serde::Serialize;
 use super::programs::corr;
 use crate::model::prompt::PromptModel;
 
+/// The official notebooks' NGD ε (spec §3.1), for runs that imitate them: single-input, loss
+/// dependence and v in joint training.
+pub const PAPER_EPS: f64 = 1e-9;
+/// The multi-input notebook's ε.
+pub const PAPER_EPS_MULTI: f64 = 1e-12;
+/// The joint-training notebook's ε for p.
+pub const PAPER_EPS_JOINT_P: f64 = 1e-19;
+
 /// The update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
