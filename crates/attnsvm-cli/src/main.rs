@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod output;
 mod plot;
+mod plot_xy;
 mod progress;
 mod run;
 

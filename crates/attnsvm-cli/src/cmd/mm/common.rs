@@ -9,7 +9,8 @@ use plotters::style::RGBColor;
 
 use attnsvm::experiments::max_margin::training::Trajectory;
 
-use crate::plot::{Panel, Series, XySeries, PALETTE};
+use crate::plot::{Panel, Series, PALETTE};
+use crate::plot_xy::XySeries;
 
 /// The papers' figures show the first 200 steps of the paths.
 pub const PATH_STEPS: usize = 200;

@@ -10,7 +10,8 @@ use attnsvm::model::Loss;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
-use crate::plot::{plot_panels, plot_xy, XyPanel};
+use crate::plot::plot_panels;
+use crate::plot_xy::{plot_xy, XyPanel};
 
 pub struct LossDependence;
 
