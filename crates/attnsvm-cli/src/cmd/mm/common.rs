@@ -25,7 +25,7 @@ pub const SIZE2: (u32, u32) = (1200, 560);
 pub const SIZE3: (u32, u32) = (1650, 540);
 
 /// Write every recorded step of every run: `run, step, p_j.., v_j.., ‖p‖, ‖v‖, prob_selected,
-/// prob_max, loss, log10_loss, corr_p_k.., corr_v_k..`.
+/// prob_max, loss, log10_loss, corr_p_k.., corr_v_k.., one_minus_corr_p_k.., one_minus_corr_v_k..`.
 pub fn write_runs_csv(path: &Path, runs: &[(String, &Trajectory)]) -> Result<()> {
     let Some((_, first)) = runs.first() else {
         return Ok(());
@@ -45,6 +45,12 @@ pub fn write_runs_csv(path: &Path, runs: &[(String, &Trajectory)]) -> Result<()>
     (0..r0.corr_v.len()).for_each(|j| {
         let _ = write!(s, ",corr_v{j}");
     });
+    (0..r0.corr_p.len()).for_each(|j| {
+        let _ = write!(s, ",one_minus_corr_p{j}");
+    });
+    (0..r0.corr_v.len()).for_each(|j| {
+        let _ = write!(s, ",one_minus_corr_v{j}");
+    });
     s.push('\n');
     for (name, t) in runs {
         for r in &t.records {
@@ -61,7 +67,13 @@ pub fn write_runs_csv(path: &Path, runs: &[(String, &Trajectory)]) -> Result<()>
                 ",{},{},{},{},{},{log10}",
                 r.p_norm, r.v_norm, r.prob_selected, r.prob_max, r.loss
             );
-            for x in r.corr_p.iter().chain(&r.corr_v) {
+            for x in r
+                .corr_p
+                .iter()
+                .chain(&r.corr_v)
+                .chain(&r.one_minus_corr_p)
+                .chain(&r.one_minus_corr_v)
+            {
                 let _ = write!(s, ",{x}");
             }
             s.push('\n');
@@ -144,7 +156,8 @@ pub fn curve(
     }
 }
 
-/// `log10(1 − c(record))` against `step + 1` over the whole run (a log-log convergence panel).
+/// `log10(c(record))` against `step + 1` over the whole run, for `c` a `1 − corr` field of the
+/// record (a log-log convergence panel; exact zeros are left out).
 pub fn one_minus_corr(
     label: String,
     t: &Trajectory,
@@ -156,7 +169,9 @@ pub fn one_minus_corr(
         points: t
             .records
             .iter()
-            .map(|r| (r.step as f64 + 1.0, (1.0 - c(r)).max(1e-17).log10()))
+            .map(|r| (r.step as f64 + 1.0, c(r)))
+            .filter(|p| p.1 > 0.0)
+            .map(|(x, y)| (x, y.log10()))
             .collect(),
         color,
     }

@@ -106,21 +106,25 @@ impl Experiment for Joint {
                 corr_panel(
                     "p",
                     vec![
-                        one_minus_corr("tight: p vs p_mm".into(), &t.run, BLUE, |x| x.corr_p[0]),
+                        one_minus_corr("tight: p vs p_mm".into(), &t.run, BLUE, |x| {
+                            x.one_minus_corr_p[0]
+                        }),
                         one_minus_corr("non-tight: p vs p_relax".into(), &nt.run, REF, |x| {
-                            x.corr_p[1]
+                            x.one_minus_corr_p[1]
                         }),
                         one_minus_corr("non-tight: p vs p_mm".into(), &nt.run, GRAY, |x| {
-                            x.corr_p[0]
+                            x.one_minus_corr_p[0]
                         }),
                     ],
                 ),
                 corr_panel(
                     "v",
                     vec![
-                        one_minus_corr("tight: v vs v_mm".into(), &t.run, BLUE, |x| x.corr_v[0]),
+                        one_minus_corr("tight: v vs v_mm".into(), &t.run, BLUE, |x| {
+                            x.one_minus_corr_v[0]
+                        }),
                         one_minus_corr("non-tight: v vs v_mm".into(), &nt.run, REF, |x| {
-                            x.corr_v[0]
+                            x.one_minus_corr_v[0]
                         }),
                     ],
                 ),

@@ -76,7 +76,9 @@ impl Experiment for LossDependence {
                     .iter()
                     .enumerate()
                     .map(|(k, x)| {
-                        one_minus_corr(format!("C = {}", x.c), &x.run, color(k), |q| q.corr_p[0])
+                        one_minus_corr(format!("C = {}", x.c), &x.run, color(k), |q| {
+                            q.one_minus_corr_p[0]
+                        })
                     })
                     .collect(),
             ));

@@ -105,7 +105,7 @@ impl Experiment for MultiInput {
             .enumerate()
             .map(|(k, t)| {
                 one_minus_corr(format!("p0 = ({}, 0)", INITS[k]), t, color(k), |x| {
-                    x.corr_p[0]
+                    x.one_minus_corr_p[0]
                 })
             })
             .collect();
@@ -114,7 +114,7 @@ impl Experiment for MultiInput {
                 .enumerate()
                 .map(|(k, t)| {
                     one_minus_corr(format!("p0 = ({}, 0)", INITS[k]), t, color(k), |x| {
-                        x.corr_p[0]
+                        x.one_minus_corr_p[0]
                     })
                 })
                 .collect();

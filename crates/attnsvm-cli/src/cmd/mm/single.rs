@@ -139,7 +139,7 @@ impl Experiment for SingleInput {
                     // Each init against the direction of its basin (local for y0 ≤ −1 when g_converge = false).
                     let which = usize::from(!c.g_converge && INITS[k] <= -1.0);
                     one_minus_corr(format!("p0 = (0, {})", INITS[k]), t, color(k), move |x| {
-                        x.corr_p[which]
+                        x.one_minus_corr_p[which]
                     })
                 })
                 .collect()

@@ -240,3 +240,20 @@ pub fn corr(a: &[f64], b: &[f64]) -> f64 {
     }
     crate::linalg::dot(a, b) / (na * nb)
 }
+
+/// `1 − corr(a, b)` as `½‖a/‖a‖ − b/‖b‖‖²`, exact where `1 − corr` would round to 0 (1 when either
+/// is zero).
+pub fn one_minus_corr(a: &[f64], b: &[f64]) -> f64 {
+    let (na, nb) = (
+        crate::linalg::dot(a, a).sqrt(),
+        crate::linalg::dot(b, b).sqrt(),
+    );
+    if na == 0.0 || nb == 0.0 {
+        return 1.0;
+    }
+    0.5 * a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x / na - y / nb).powi(2))
+        .sum::<f64>()
+}

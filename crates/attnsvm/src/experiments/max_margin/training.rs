@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use super::programs::corr;
+use super::programs::{corr, one_minus_corr};
 use crate::model::prompt::PromptModel;
 
 /// The official notebooks' NGD ε (spec §3.1), for runs that imitate them: single-input, loss
@@ -89,6 +89,10 @@ pub struct Record {
     pub corr_p: Vec<f64>,
     /// `corr(v, ·)` with each reference direction of `v`.
     pub corr_v: Vec<f64>,
+    /// `1 − corr(p, ·)`, computed as `½‖p/‖p‖ − r/‖r‖‖²` so it keeps its precision below 1e-16.
+    pub one_minus_corr_p: Vec<f64>,
+    /// `1 − corr(v, ·)`, likewise.
+    pub one_minus_corr_v: Vec<f64>,
 }
 
 /// A recorded run.
@@ -195,5 +199,7 @@ fn record(
         log_loss: e.log_loss,
         corr_p: refs.p.iter().map(|r| corr(p, r)).collect(),
         corr_v: refs.v.iter().map(|r| corr(v, r)).collect(),
+        one_minus_corr_p: refs.p.iter().map(|r| one_minus_corr(p, r)).collect(),
+        one_minus_corr_v: refs.v.iter().map(|r| one_minus_corr(v, r)).collect(),
     }
 }
