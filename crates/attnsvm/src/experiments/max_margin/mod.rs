@@ -22,11 +22,11 @@
 //!
 //! | function | notebook (spec) | checks |
 //! |---|---|---|
-//! | [`svm_values`] | the printed cvxopt values; W↔p | 12, 20 |
-//! | [`single_input`] | `single_input_converge` (§4.6) | 11 |
-//! | [`multi_input`] | `multi_input_converge` (§4.7) | 13 |
-//! | [`joint`] | `joint_training` (§4.8) | 14 |
-//! | [`loss_dependence`] | `diff_loss_function` (§4.9) | 15 |
+//! | [`svm_values()`] | the printed cvxopt values; W↔p | 12, 20 |
+//! | [`single_input()`] | `single_input_converge` (§4.6) | 11 |
+//! | [`multi_input()`] | `multi_input_converge` (§4.7) | 13 |
+//! | [`joint()`] | `joint_training` (§4.8) | 14 |
+//! | [`loss_dependence()`] | `diff_loss_function` (§4.9) | 15 |
 //!
 //! Quick and full runs use the spec's instances, inits and step sizes; quick runs the 1000 steps of
 //! the notebooks, full runs 20 000 steps (the checks' long-run statements are claimed only there).

@@ -1,4 +1,4 @@
-//! The max-margin programs of [MM] (spec §2.7), each solved as an Att-SVM with the existing solver
+//! The max-margin programs of "Max-Margin Token Selection" (spec §2.7), each solved as an Att-SVM with the existing solver
 //! (so each answer carries its KKT certificate):
 //!
 //! ```text
@@ -12,6 +12,19 @@
 //! `W = p^mm e_1ᵀ` and `p^mm` is column 0. The v-SVM is the same program with two "tokens" per input,
 //! `y_i x_{iα_i}` (selected) and `0`. The W↔p equivalence (check 20): for a fixed p,
 //! `argmin{‖W‖_F : (x_α − x_t)ᵀ W p ≥ 1} = u^mm pᵀ/‖p‖²`, `u^mm` the p-SVM with keys = tokens.
+//!
+//! ```
+//! use attnsvm::experiments::max_margin::programs::{p_relax, p_svm, v_svm};
+//! // The joint-training instance of §4.8 (non-tight): X_i = [(0,0), x_i], W = I, α = token 1.
+//! let x = [0., 0., 1., 1., 0., 0., 1., -1., 0., 0., 0.5, 1.5];
+//! let (dims, alpha) = ((3, 2, 2), [1, 1, 1]);
+//! let v_mm = v_svm(dims, &x, &[1., -1., 1.], &alpha)?;
+//! assert_eq!(v_mm.support_inputs(), vec![0, 1]); // input 3 has margin 1.5
+//! let p_mm = p_svm(dims, &x, &alpha, None)?; // (1.25, 0.25)
+//! let relax = p_relax(dims, &x, &alpha, &v_mm)?; // (1, 0): input 3 only needs margin 0
+//! assert!((p_mm.half_sq_norm - 0.8125).abs() < 1e-9 && (relax.solution[0] - 1.0).abs() < 1e-9);
+//! # Ok::<(), attnsvm::Error>(())
+//! ```
 
 use faer::Mat;
 use serde::Serialize;
