@@ -13,6 +13,7 @@ mod error;
 mod figure;
 mod output;
 mod plot;
+mod plot_xy;
 mod progress;
 mod run;
 

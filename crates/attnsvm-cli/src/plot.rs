@@ -22,7 +22,7 @@ use plotters::style::FontStyle;
 use crate::error::bad_input;
 use crate::output::write_atomically;
 
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+pub(crate) const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (1500, 480);
 
 /// The columns of `trace.csv` a plot needs; empty fields are `None`.

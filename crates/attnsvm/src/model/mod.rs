@@ -9,6 +9,7 @@
 mod kernel;
 mod loss;
 mod objective;
+pub mod prompt;
 mod scaled;
 
 pub use loss::{softplus, Loss};
