@@ -34,7 +34,7 @@ mod polish;
 mod problem;
 pub mod tokens;
 
-pub use certificate::{certify, farkas, Farkas, Kkt};
+pub use certificate::{certify, farkas, nuclear_norm, op_norm, Farkas, Kkt};
 pub use problem::{AttSvmProblem, Constraint, Layout, Norm, Sample};
 
 use std::time::Instant;
