@@ -2,9 +2,12 @@
 //! `tf-as-svm.md` §4.1–4.5), one module each; each runs a library experiment
 //! (`attnsvm::experiments::tf_svm`), writes its tables and figures, and returns its claims.
 
+mod multi_token;
+mod rank;
+
 use super::suite::Experiment;
 
 /// The suite, in report order.
 pub fn experiments() -> Vec<Box<dyn Experiment>> {
-    vec![]
+    vec![Box::new(rank::Rank), Box::new(multi_token::MultiToken)]
 }
