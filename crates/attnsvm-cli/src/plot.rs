@@ -388,9 +388,12 @@ where
     } else {
         style.x_label
     };
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
+    let mut mesh = chart.configure_mesh();
+    if style.x == XAxis::Log10 {
+        // Decades of a wide log range: few labels, or they run into each other.
+        mesh.x_labels(6);
+    }
+    mesh.x_desc(x_desc)
         .y_desc(panel.y_label)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)

@@ -61,15 +61,13 @@ fn rejected_seeds_name_their_rule() {
     let config = MultiTokenConfig::quick();
     let mut seen_positive = false;
     for seed in 1..=16 {
-        let inst = attnsvm::data::generate::generate(
-            &attnsvm::data::generate::GenSpec::new(
-                attnsvm::data::generate::Family::Sphere,
-                3,
-                4,
-                4,
-                seed,
-            ),
-        )
+        let inst = attnsvm::data::generate::generate(&attnsvm::data::generate::GenSpec::new(
+            attnsvm::data::generate::Family::Sphere,
+            3,
+            4,
+            4,
+            seed,
+        ))
         .unwrap()
         .instance;
         let all_positive = inst.y.iter().all(|&y| y > 0.0);

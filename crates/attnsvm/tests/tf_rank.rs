@@ -38,7 +38,10 @@ fn quick_rank_experiment_satisfies_the_structure_facts() {
         assert!(i.fro_of_fro <= i.fro_of_nuc * (1.0 + tol));
         assert!(i.nuc_of_nuc <= i.nuc_of_fro * (1.0 + tol));
     }
-    assert!(solved >= 6 && failed <= 1, "{solved} solved, {failed} failed");
+    assert!(
+        solved >= 6 && failed <= 1,
+        "{solved} solved, {failed} failed"
+    );
     // n = 15 > d = 2 with T = 5 (check 5): infeasible for most seeds; never a rank.
     let row = r.row(15, 5, 2).unwrap();
     assert!(row.infeasible >= 2, "{row:?}");
@@ -49,7 +52,9 @@ fn quick_rank_experiment_satisfies_the_structure_facts() {
     assert!(claims.len() >= 8);
     // The claims that are theorems hold at any size.
     for c in &claims {
-        if c.statement.contains("check 4") || c.statement.contains("infeasible instances are reported") {
+        if c.statement.contains("check 4")
+            || c.statement.contains("infeasible instances are reported")
+        {
             assert_eq!(c.held, Some(true), "{c:?}");
         }
     }

@@ -59,7 +59,11 @@ impl Experiment for Rank {
 }
 
 /// `(d, f(row))` over the rows of one shape with a finite value.
-fn curve(result: &RankResult, shape: (usize, usize), f: impl Fn(&RankRow) -> f64) -> Vec<(f64, f64)> {
+fn curve(
+    result: &RankResult,
+    shape: (usize, usize),
+    f: impl Fn(&RankRow) -> f64,
+) -> Vec<(f64, f64)> {
     result
         .rows
         .iter()
@@ -119,7 +123,12 @@ fn figure(result: &RankResult) -> (Vec<Panel>, Vec<Style>) {
     let mut out = vec![
         rank_panel(result, &by_n, "feasible instances, T = 5", false),
         rank_panel(result, &by_t, "feasible instances, n = 5", false),
-        rank_panel(result, &by_n, "notebook convention (infeasible = 1), T = 5", true),
+        rank_panel(
+            result,
+            &by_n,
+            "notebook convention (infeasible = 1), T = 5",
+            true,
+        ),
     ];
     let feasible = Panel {
         title: "feasible fraction",

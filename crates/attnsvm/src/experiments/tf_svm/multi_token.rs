@@ -44,8 +44,12 @@ use crate::error::{invalid, Result};
 use crate::experiments::Claim;
 use crate::linalg::{fro_dot, fro_norm, one_minus_corr};
 use crate::model::{Head, Loss, Objective};
-use crate::solvers::svm::equivalence::{attention_probabilities, EquivalenceSettings, SvmEquivalence};
-use crate::solvers::svm::{AttSvm, AttSvmProblem, Layout, Solver, Status, SvmSettings, SvmSolution};
+use crate::solvers::svm::equivalence::{
+    attention_probabilities, EquivalenceSettings, SvmEquivalence,
+};
+use crate::solvers::svm::{
+    AttSvm, AttSvmProblem, Layout, Solver, Status, SvmSettings, SvmSolution,
+};
 use crate::train::{train, Init, Optimizer, State, TrainSettings};
 
 mod claims;
@@ -120,13 +124,19 @@ impl MultiTokenConfig {
 
     pub fn check(&self) -> Result<()> {
         if self.n == 0 || self.t < 2 || self.ds.contains(&0) || self.ds.is_empty() {
-            return Err(invalid!("multi-token: need n ≥ 1, T ≥ 2 and dimensions ≥ 1"));
+            return Err(invalid!(
+                "multi-token: need n ≥ 1, T ≥ 2 and dimensions ≥ 1"
+            ));
         }
         if self.accept == 0 || self.max_seeds == 0 || self.batch == 0 {
-            return Err(invalid!("multi-token: accept, max_seeds and batch must be ≥ 1"));
+            return Err(invalid!(
+                "multi-token: accept, max_seeds and batch must be ≥ 1"
+            ));
         }
         if self.snapshot_every == 0 || self.iters == 0 {
-            return Err(invalid!("multi-token: iters and snapshot_every must be ≥ 1"));
+            return Err(invalid!(
+                "multi-token: iters and snapshot_every must be ≥ 1"
+            ));
         }
         if !(0.0 < self.low && self.low < self.threshold && self.threshold <= 1.0 / self.t as f64) {
             return Err(invalid!(
@@ -200,7 +210,9 @@ pub struct TokenInstance {
 
 impl TokenInstance {
     pub fn last(&self) -> &Snapshot {
-        self.snapshots.last().expect("an instance keeps its last iterate")
+        self.snapshots
+            .last()
+            .expect("an instance keeps its last iterate")
     }
 
     /// Some input selects two or more tokens.
@@ -287,7 +299,10 @@ pub fn run_seed(config: &MultiTokenConfig, d: usize, seed: u64) -> Result<Outcom
     }
     let w_t = kept.last().expect("at least one snapshot").1.clone();
     let probs = attention_probabilities(&inst, &w_t, 0)?;
-    if probs.iter().any(|&p| p > config.low && p <= config.threshold) {
+    if probs
+        .iter()
+        .any(|&p| p > config.low && p <= config.threshold)
+    {
         return Ok(Outcome::Rejected(Rejection::Mid, None));
     }
     if probs.iter().all(|&p| p > config.low) {
@@ -307,7 +322,11 @@ pub fn run_seed(config: &MultiTokenConfig, d: usize, seed: u64) -> Result<Outcom
     let one = solve_fro(&one_problem)?;
     if !eq.is_solved() || one.status != Status::Solved {
         let mut why = Vec::new();
-        for (name, s) in [("W_fin", &eq.w_fin), ("W_dir", &eq.w_dir), ("W_1token", &one)] {
+        for (name, s) in [
+            ("W_fin", &eq.w_fin),
+            ("W_dir", &eq.w_dir),
+            ("W_1token", &one),
+        ] {
             if s.status != Status::Solved {
                 let cert = s
                     .farkas
@@ -317,7 +336,10 @@ pub fn run_seed(config: &MultiTokenConfig, d: usize, seed: u64) -> Result<Outcom
                 why.push(format!("{name}: {:?}{cert}", s.status));
             }
         }
-        return Ok(Outcome::Rejected(Rejection::SvmFailed, Some(why.join("; "))));
+        return Ok(Outcome::Rejected(
+            Rejection::SvmFailed,
+            Some(why.join("; ")),
+        ));
     }
     let w_svmeq = eq.w_svmeq.as_ref().expect("solved");
     let (w_fin, w_dir) = (&eq.w_fin.w, &eq.w_dir.w);

@@ -111,7 +111,9 @@ impl RankConfig {
             return Err(invalid!("svm rank: need shapes, dimensions and seeds"));
         }
         if let Some(&(n, t)) = self.shapes.iter().find(|&&(n, t)| n == 0 || t < 2) {
-            return Err(invalid!("svm rank: shape (n, T) = ({n}, {t}) needs n ≥ 1, T ≥ 2"));
+            return Err(invalid!(
+                "svm rank: shape (n, T) = ({n}, {t}) needs n ≥ 1, T ≥ 2"
+            ));
         }
         if self.ds.contains(&0) {
             return Err(invalid!("svm rank: d must be ≥ 1"));
@@ -256,7 +258,13 @@ pub fn query_projector(z: &[f64], d: usize) -> Mat<f64> {
 }
 
 /// Solve both programs of one instance and measure it.
-pub fn run_instance(config: &RankConfig, n: usize, t: usize, d: usize, seed: u64) -> Result<RankInstance> {
+pub fn run_instance(
+    config: &RankConfig,
+    n: usize,
+    t: usize,
+    d: usize,
+    seed: u64,
+) -> Result<RankInstance> {
     let start = std::time::Instant::now();
     let inst = generate(&GenSpec::new(Family::Sphere, n, t, d, seed))?.instance;
     let alpha = inst.optimal_tokens();
@@ -429,7 +437,10 @@ fn rows(config: &RankConfig, instances: &[RankInstance]) -> Vec<RankRow> {
                 mean_rank_fro: mean(solved.iter().filter_map(|r| r.rank_fro).map(|k| k as f64)),
                 mean_rank_nuc: mean(solved.iter().filter_map(|r| r.rank_nuc).map(|k| k as f64)),
                 mean_rank_nuc_raw: mean(
-                    solved.iter().filter_map(|r| r.rank_nuc_raw).map(|k| k as f64),
+                    solved
+                        .iter()
+                        .filter_map(|r| r.rank_nuc_raw)
+                        .map(|k| k as f64),
                 ),
                 notebook_mean_rank_fro: mean(mine.iter().map(|r| r.notebook_rank_fro as f64)),
                 notebook_mean_rank_nuc: mean(mine.iter().map(|r| r.notebook_rank_nuc as f64)),

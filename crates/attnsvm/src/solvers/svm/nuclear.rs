@@ -146,7 +146,8 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
         let mut f = first;
         f.norm = Norm::Nuclear;
         f.status = Status::MaxIterations;
-        f.info.message = "ADMM stopped before a certified nuclear point (projection failed or limit)".into();
+        f.info.message =
+            "ADMM stopped before a certified nuclear point (projection failed or limit)".into();
         return f;
     };
     if sol.kkt.duality_gap > s.tol.max(1e-9) {

@@ -64,9 +64,9 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
             )
         })
         .collect();
-    let ordered = dims.iter().all(|d| {
-        d.mean_final(svmeq) < d.mean_final(dir) && d.mean_final(dir) < d.mean_final(one)
-    });
+    let ordered = dims
+        .iter()
+        .all(|d| d.mean_final(svmeq) < d.mean_final(dir) && d.mean_final(dir) < d.mean_final(one));
     out.push(Claim::check(
         "spec §5 check 17: at the final snapshot, mean 1 − corr: SVMeq < W_dir < 1token for every d",
         means.join("; "),
@@ -127,7 +127,11 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
         .iter()
         .map(|d| {
             let m = d.instances.iter().filter(|i| i.multi()).count();
-            format!("d = {}: {:.0} %", d.d, 100.0 * m as f64 / d.instances.len() as f64)
+            format!(
+                "d = {}: {:.0} %",
+                d.d,
+                100.0 * m as f64 / d.instances.len() as f64
+            )
         })
         .collect();
     out.push(Claim::check(
@@ -159,11 +163,15 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
         frac(lo_good, lo),
         frac(hi_good, hi)
     );
-    let statement = "spec §5 check 17: the prediction is good once the masked tokens are suppressed: \
+    let statement =
+        "spec §5 check 17: the prediction is good once the masked tokens are suppressed: \
                      ≥ 85 % with 1 − corr(SVMeq) < 1e-2 among instances whose largest masked \
                      probability is < 1e-12, ≤ 45 % among the others";
     if lo == 0 {
-        out.push(Claim::info(statement, format!("{measured} (no instance below the split)")));
+        out.push(Claim::info(
+            statement,
+            format!("{measured} (no instance below the split)"),
+        ));
     } else {
         let lo_ok = lo_good as f64 >= 0.85 * lo as f64;
         let hi_ok = hi == 0 || hi_good as f64 <= 0.45 * hi as f64;
@@ -172,7 +180,11 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
         } else {
             ""
         };
-        out.push(Claim::check(statement, format!("{measured}{note}"), lo_ok && hi_ok));
+        out.push(Claim::check(
+            statement,
+            format!("{measured}{note}"),
+            lo_ok && hi_ok,
+        ));
     }
 
     let rej: Vec<String> = r
@@ -204,10 +216,14 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
         .filter(|i| i.dir_vs_one_token.is_some())
         .all(|i| i.w_fin_norm == 0.0);
     let worst_single = singles.iter().cloned().fold(0.0f64, f64::max);
-    let statement = "spec §5 check 16(a): when every |O_i| = 1, W_fin = 0 and W_dir is the Att-SVM of \
+    let statement =
+        "spec §5 check 16(a): when every |O_i| = 1, W_fin = 0 and W_dir is the Att-SVM of \
                      the argmax tokens (relative difference ≤ 1e-6)";
     if singles.is_empty() {
-        out.push(Claim::info(statement, "no accepted instance has every |O_i| = 1"));
+        out.push(Claim::info(
+            statement,
+            "no accepted instance has every |O_i| = 1",
+        ));
     } else {
         out.push(Claim::check(
             statement,
@@ -225,7 +241,9 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
         .fold(0.0f64, f64::max);
     out.push(Claim::check(
         "spec §5 check 16(b): ⟨W_fin, W_dir⟩ = 0 (relative 1e-8) and R* = ⟨W_T, W_dir⟩/‖W_dir‖²",
-        format!("largest |cos(W_fin, W_dir)| = {orth:.1e}; largest relative error of R* = {rerr:.1e}"),
+        format!(
+            "largest |cos(W_fin, W_dir)| = {orth:.1e}; largest relative error of R* = {rerr:.1e}"
+        ),
         accepted > 0 && orth <= ORTH_TOL && rerr <= ORTH_TOL,
     ));
     let ratio = all()
@@ -246,7 +264,8 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
                 .map(move |(s, why)| format!("d = {} seed {s}: {why}", d.d))
         })
         .collect();
-    let statement = "spec §5 check 16(d): inconsistent or infeasible programs are reported with their \
+    let statement =
+        "spec §5 check 16(d): inconsistent or infeasible programs are reported with their \
                      status, never used";
     if failures.is_empty() {
         out.push(Claim::info(statement, "no program failed on the seeds run"));
@@ -256,7 +275,10 @@ pub(super) fn claims(r: &MultiTokenResult) -> Vec<Claim> {
             failures.join("; "),
             r.dims.iter().all(|d| {
                 d.rejections.svm_failures.len() == d.rejections.svm_failed
-                    && d.rejections.svm_failures.iter().all(|(_, why)| !why.is_empty())
+                    && d.rejections
+                        .svm_failures
+                        .iter()
+                        .all(|(_, why)| !why.is_empty())
             }),
         ));
     }

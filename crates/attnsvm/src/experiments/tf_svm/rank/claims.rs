@@ -72,7 +72,14 @@ pub(super) fn claims(r: &RankResult) -> Vec<Claim> {
         .rows
         .iter()
         .filter(|row| row.d == 1)
-        .map(|row| format!("({},{}): {:.0} %", row.n, row.t, 100.0 * row.feasible_fraction))
+        .map(|row| {
+            format!(
+                "({},{}): {:.0} %",
+                row.n,
+                row.t,
+                100.0 * row.feasible_fraction
+            )
+        })
         .collect();
     if !d1.is_empty() {
         parts.push(format!("d = 1: {}", d1.join(", ")));
@@ -81,12 +88,27 @@ pub(super) fn claims(r: &RankResult) -> Vec<Claim> {
                      (5,5,2), 0 % at (15,5,3), 96 % at (15,5,5)); our seeded generator differs from \
                      torch's, so within ±15 points";
     if any && all_comparable {
-        let d1_zero = r.rows.iter().filter(|row| row.d == 1).all(|row| row.feasible_fraction == 0.0);
-        out.push(Claim::check(statement, parts.join("; "), all_close && d1_zero));
+        let d1_zero = r
+            .rows
+            .iter()
+            .filter(|row| row.d == 1)
+            .all(|row| row.feasible_fraction == 0.0);
+        out.push(Claim::check(
+            statement,
+            parts.join("; "),
+            all_close && d1_zero,
+        ));
     } else {
         out.push(Claim::info(
             statement,
-            format!("{} (too few seeds for a verdict)", if parts.is_empty() { "no reference point run".into() } else { parts.join("; ") }),
+            format!(
+                "{} (too few seeds for a verdict)",
+                if parts.is_empty() {
+                    "no reference point run".into()
+                } else {
+                    parts.join("; ")
+                }
+            ),
         ));
     }
 
@@ -107,7 +129,11 @@ pub(super) fn claims(r: &RankResult) -> Vec<Claim> {
             ));
         }
     }
-    let compared = r.rows.iter().filter(|row| row.mean_rank_fro.is_finite()).count();
+    let compared = r
+        .rows
+        .iter()
+        .filter(|row| row.mean_rank_fro.is_finite())
+        .count();
     out.push(Claim::check(
         "spec §5 check 18: mean rank(W^mm_⋆) ≤ mean rank(W^mm) at every (n, T, d)",
         if worse.is_empty() {
