@@ -56,6 +56,7 @@ use crate::solvers::svm::{
 /// | `notebook_abs_tol` | 1e-7 | 1e-7 | the notebook's `matrix_rank` tolerance (absolute) |
 /// | `structure_tol` | 1e-6 | 1e-6 | relative tolerance of the check-4 facts |
 /// | `svm_tol` | 1e-10 | 1e-10 | target relative duality gap of both solves (`SvmSettings::tol`) |
+/// | `svm_max_iter` | 20 000 | 20 000 | dual epochs / ADMM iterations before an engine gives up (then Clarabel's QP decides the Frobenius program) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RankConfig {
@@ -66,6 +67,7 @@ pub struct RankConfig {
     pub notebook_abs_tol: f64,
     pub structure_tol: f64,
     pub svm_tol: f64,
+    pub svm_max_iter: usize,
 }
 
 impl Default for RankConfig {
@@ -85,6 +87,7 @@ impl RankConfig {
             notebook_abs_tol: 1e-7,
             structure_tol: 1e-6,
             svm_tol: 1e-10,
+            svm_max_iter: 20_000,
         }
     }
 
@@ -102,6 +105,7 @@ impl RankConfig {
     pub fn svm(&self) -> SvmSettings {
         SvmSettings {
             tol: self.svm_tol,
+            max_iter: self.svm_max_iter,
             ..SvmSettings::default()
         }
     }
@@ -184,6 +188,11 @@ impl RankInstance {
         self.status_fro == Status::Solved && self.status_nuc == Status::Solved
     }
 
+    /// The Frobenius program is solved: the instance is feasible.
+    pub fn feasible(&self) -> bool {
+        self.status_fro == Status::Solved
+    }
+
     pub fn infeasible(&self) -> bool {
         self.status_fro == Status::Infeasible
     }
@@ -197,13 +206,18 @@ pub struct RankRow {
     pub d: usize,
     pub seeds: usize,
     pub infeasible: usize,
-    /// Neither `Solved` nor `Infeasible` (an engine's limit), in either norm.
-    pub failed: usize,
-    /// `Solved` in both norms / seeds.
+    /// The Frobenius program neither `Solved` nor `Infeasible` (feasibility undecided).
+    pub undecided: usize,
+    /// Feasible, but the nuclear engine stopped without a certified answer.
+    pub nuclear_failed: usize,
+    /// Frobenius `Solved` / seeds.
     pub feasible_fraction: f64,
-    /// Means over solved instances (`NaN` when none).
+    /// `rank(W^mm)` over feasible instances; the nuclear ranks and `mean_rank_fro_paired` over
+    /// instances solved in both norms (`NaN` when none).
     #[serde(with = "super::nan_as_null")]
     pub mean_rank_fro: f64,
+    #[serde(with = "super::nan_as_null")]
+    pub mean_rank_fro_paired: f64,
     #[serde(with = "super::nan_as_null")]
     pub mean_rank_nuc: f64,
     #[serde(with = "super::nan_as_null")]
@@ -211,7 +225,7 @@ pub struct RankRow {
     /// Means over all seeds with the notebook's convention (infeasible = 1, absolute tolerance).
     pub notebook_mean_rank_fro: f64,
     pub notebook_mean_rank_nuc: f64,
-    /// Solved instances with `rank(W^mm) = min(n, d)`.
+    /// Feasible instances with `rank(W^mm) = min(n, d)`.
     pub full_rank_fro: usize,
 }
 
@@ -329,19 +343,22 @@ pub fn run_instance(
     if nuc.status == Status::Solved {
         out.notebook_rank_nuc = ranks(&nuc.w, rel, abs).1;
     }
+    let pz = query_projector(&inst.queries(0)?, d);
+    if out.feasible() {
+        let wf = &fro.w;
+        out.rank_fro = Some(ranks(wf, rel, abs).0);
+        out.fro_of_fro = fro_norm(wf);
+        out.nuc_of_fro = nuclear_norm(wf);
+        out.fro_off_span = fro_norm(&(wf - wf * &pz)) / out.fro_of_fro;
+    }
     if out.solved() {
-        let pz = query_projector(&inst.queries(0)?, d);
         let (wf, wn) = (&fro.w, &nuc.w);
         let wn_proj = wn * &pz;
-        let wf_off = wf - wf * &pz;
-        out.rank_fro = Some(ranks(wf, rel, abs).0);
         out.rank_nuc = Some(ranks(&wn_proj, rel, abs).0);
         out.rank_nuc_raw = Some(ranks(wn, rel, abs).0);
-        out.fro_of_fro = fro_norm(wf);
         out.fro_of_nuc = fro_norm(wn);
-        out.nuc_of_fro = nuclear_norm(wf);
         out.nuc_of_nuc = nuclear_norm(wn);
-        out.fro_off_span = fro_norm(&wf_off) / out.fro_of_fro;
+        debug_assert!(wf.nrows() == d);
         out.nuc_projection_change =
             (nuclear_norm(&wn_proj) - out.nuc_of_nuc).abs() / out.nuc_of_nuc;
         let margins = problem.margins(&crate::linalg::mat_to_row_major(&wn_proj));
@@ -421,30 +438,31 @@ fn rows(config: &RankConfig, instances: &[RankInstance]) -> Vec<RankRow> {
                 .iter()
                 .filter(|r| (r.n, r.t, r.d) == (n, t, d))
                 .collect();
+            let feasible: Vec<&&RankInstance> = mine.iter().filter(|r| r.feasible()).collect();
             let solved: Vec<&&RankInstance> = mine.iter().filter(|r| r.solved()).collect();
             let seeds = mine.len();
+            let ranks_of = |set: &[&&RankInstance], f: fn(&RankInstance) -> Option<usize>| {
+                mean(set.iter().filter_map(|r| f(r)).map(|k| k as f64))
+            };
             rows.push(RankRow {
                 n,
                 t,
                 d,
                 seeds,
                 infeasible: mine.iter().filter(|r| r.infeasible()).count(),
-                failed: mine
+                undecided: mine
                     .iter()
-                    .filter(|r| !r.solved() && !r.infeasible())
+                    .filter(|r| !r.feasible() && !r.infeasible())
                     .count(),
-                feasible_fraction: solved.len() as f64 / seeds.max(1) as f64,
-                mean_rank_fro: mean(solved.iter().filter_map(|r| r.rank_fro).map(|k| k as f64)),
-                mean_rank_nuc: mean(solved.iter().filter_map(|r| r.rank_nuc).map(|k| k as f64)),
-                mean_rank_nuc_raw: mean(
-                    solved
-                        .iter()
-                        .filter_map(|r| r.rank_nuc_raw)
-                        .map(|k| k as f64),
-                ),
+                nuclear_failed: feasible.len() - solved.len(),
+                feasible_fraction: feasible.len() as f64 / seeds.max(1) as f64,
+                mean_rank_fro: ranks_of(&feasible, |r| r.rank_fro),
+                mean_rank_fro_paired: ranks_of(&solved, |r| r.rank_fro),
+                mean_rank_nuc: ranks_of(&solved, |r| r.rank_nuc),
+                mean_rank_nuc_raw: ranks_of(&solved, |r| r.rank_nuc_raw),
                 notebook_mean_rank_fro: mean(mine.iter().map(|r| r.notebook_rank_fro as f64)),
                 notebook_mean_rank_nuc: mean(mine.iter().map(|r| r.notebook_rank_nuc as f64)),
-                full_rank_fro: solved
+                full_rank_fro: feasible
                     .iter()
                     .filter(|r| r.rank_fro == Some(n.min(d)))
                     .count(),

@@ -209,10 +209,15 @@ impl Projector<'_, '_> {
         let shifted = self.p.with_rhs(rhs);
         let mut cd = Cd::new(&shifted, self.settings.seed);
         cd.warm_start(lambda.clone());
-        let sol = dual::solve_from(&shifted, &self.settings, &mut cd, true);
+        let mut sol = dual::solve_from(&shifted, &self.settings, &mut cd, true);
         *iterations += sol.info.iterations;
         if sol.status != Status::Solved {
-            return None;
+            // Ill-conditioned projections (near the feasibility boundary) can exhaust the dual
+            // engine; the interior point method solves them.
+            sol = super::oracle::qp(&shifted, &self.settings);
+            if sol.status != Status::Solved {
+                return None;
+            }
         }
         *lambda = sol.duals;
         self.set = (0..lambda.len()).filter(|&k| lambda[k] > 0.0).collect();

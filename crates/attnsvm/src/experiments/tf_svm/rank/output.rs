@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::RankResult;
 
 /// Header of [`RankResult::rows_csv`].
-pub const ROWS_CSV_HEADER: &str = "n,T,d,seeds,infeasible,failed,feasible_fraction,mean_rank_fro,mean_rank_nuc,mean_rank_nuc_unprojected,notebook_mean_rank_fro,notebook_mean_rank_nuc,full_rank_fro";
+pub const ROWS_CSV_HEADER: &str = "n,T,d,seeds,infeasible,undecided,nuclear_failed,feasible_fraction,mean_rank_fro,mean_rank_fro_paired,mean_rank_nuc,mean_rank_nuc_unprojected,notebook_mean_rank_fro,notebook_mean_rank_nuc,full_rank_fro";
 
 /// Header of [`RankResult::instances_csv`].
 pub const INSTANCES_CSV_HEADER: &str = "n,T,d,seed,status_fro,status_nuc,farkas_residual,rank_fro,rank_nuc,rank_nuc_unprojected,notebook_rank_fro,notebook_rank_nuc,fro_of_fro,fro_of_nuc,nuc_of_fro,nuc_of_nuc,fro_off_span,nuc_projection_change,nuc_projection_violation,gap_fro,gap_nuc,seconds";
@@ -30,15 +30,17 @@ impl RankResult {
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.n,
                 r.t,
                 r.d,
                 r.seeds,
                 r.infeasible,
-                r.failed,
+                r.undecided,
+                r.nuclear_failed,
                 r.feasible_fraction,
                 num(r.mean_rank_fro),
+                num(r.mean_rank_fro_paired),
                 num(r.mean_rank_nuc),
                 num(r.mean_rank_nuc_raw),
                 r.notebook_mean_rank_fro,
@@ -89,7 +91,7 @@ impl RankResult {
     }
 
     /// The table of the spec's §4.5 layout: one line per `(n, T)`, one column per `d`, each cell
-    /// `feasible %; mean rank Fro / nuc [notebook convention Fro / nuc]`.
+    /// `feasible %; mean rank Fro / nuc (nuclear failures) [notebook convention Fro / nuc]`.
     pub fn table_markdown(&self) -> String {
         let ds = &self.config.ds;
         let mut s = String::from("| (n,T) \\ d |");
@@ -104,10 +106,15 @@ impl RankResult {
             for &d in ds {
                 let cell = match self.row(n, t, d) {
                     Some(r) if r.mean_rank_fro.is_finite() => format!(
-                        "{:.0} %; {:.2}/{:.2} [{:.2}/{:.2}]",
+                        "{:.0} %; {:.2}/{:.2}{} [{:.2}/{:.2}]",
                         100.0 * r.feasible_fraction,
                         r.mean_rank_fro,
                         r.mean_rank_nuc,
+                        if r.nuclear_failed > 0 {
+                            format!(" ({} nuc failed)", r.nuclear_failed)
+                        } else {
+                            String::new()
+                        },
                         r.notebook_mean_rank_fro,
                         r.notebook_mean_rank_nuc
                     ),
