@@ -291,6 +291,18 @@ pub struct Style {
     pub points_only: bool,
     /// `dashed[k]`: series `k` is drawn dashed (missing entries: solid).
     pub dashed: Vec<bool>,
+    /// Where the legend goes (panels with several series).
+    pub legend: Legend,
+}
+
+/// A corner of the panel for its legend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Legend {
+    #[default]
+    LowerLeft,
+    UpperLeft,
+    LowerRight,
+    UpperRight,
 }
 
 /// `[lo, hi]` of the x values of all series, padded (linear and log10 axes).
@@ -456,7 +468,12 @@ where
     if panel.series.len() > 1 {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(match style.legend {
+                Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+                Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+                Legend::LowerRight => SeriesLabelPosition::LowerRight,
+                Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            })
             .background_style(WHITE.mix(0.8))
             .border_style(RGBColor(200, 200, 200))
             .label_font(("sans-serif", 14))

@@ -12,7 +12,7 @@ use attnsvm::experiments::tf_svm::multi_token::{self, MultiTokenConfig, MultiTok
 use attnsvm::experiments::Claim;
 
 use crate::cmd::suite::{Experiment, Step};
-use crate::plot::{plot_styled_panels, Panel, Series, Style, XAxis, PALETTE};
+use crate::plot::{plot_styled_panels, Legend, Panel, Series, Style, XAxis, PALETTE};
 
 pub struct MultiToken;
 
@@ -104,6 +104,7 @@ fn curves(result: &MultiTokenResult) -> (Vec<Panel>, Vec<Style>) {
             let style = Style {
                 x: XAxis::Linear,
                 x_label: "iteration",
+                legend: Legend::UpperRight,
                 ..Style::default()
             };
             (panel, style)

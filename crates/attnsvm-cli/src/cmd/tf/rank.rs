@@ -11,7 +11,7 @@ use attnsvm::experiments::tf_svm::rank::{self, RankConfig, RankResult, RankRow};
 use attnsvm::experiments::Claim;
 
 use crate::cmd::suite::{Experiment, Step};
-use crate::plot::{plot_styled_panels, Panel, Series, Style, XAxis, PALETTE};
+use crate::plot::{plot_styled_panels, Legend, Panel, Series, Style, XAxis, PALETTE};
 
 pub struct Rank;
 
@@ -112,6 +112,7 @@ fn rank_panel(
         x_label: "d",
         points_only: false,
         dashed,
+        legend: Legend::UpperLeft,
     };
     (panel, style)
 }
@@ -149,6 +150,7 @@ fn figure(result: &RankResult) -> (Vec<Panel>, Vec<Style>) {
         Style {
             x: XAxis::Linear,
             x_label: "d",
+            legend: Legend::LowerRight,
             ..Style::default()
         },
     ));
