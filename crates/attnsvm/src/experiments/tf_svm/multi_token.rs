@@ -36,6 +36,15 @@
 //! 0.07 / 0.17 / 0.73 s wall per accepted instance at d = 4 / 6 / 8 / 10), so 500 per `d` would take
 //! ≈ 8 minutes, 100 per `d` fits the ≈ 2-minute budget. Seeds run in parallel batches and are
 //! accepted in seed order, so the result does not depend on the thread count.
+//!
+//! **Findings that differ from the spec's re-run** (full size): the orderings hold (SVMeq < W_dir <
+//! 1token on average at every d; SVMeq ≤ W_dir on every instance) and the programs are exact, but
+//! the mean 1 − corr(SVMeq) is larger (0.073 / 0.080 / 0.052 / 0.037 at d = 4 / 6 / 8 / 10 against
+//! the spec's 0.035 / 0.015 / 0.007), driven by the instances whose largest masked probability is
+//! still ≳ 1e-15 after 2001 exact-direction steps (the scatter): below ≈ 1e-20 the prediction is
+//! within 1e-4 to 1e-3. The notebook's ε-NGD freezes once the gradient falls to ≈ 1e-16, which
+//! changes which instances and which final `W` are compared; the 1e-12 split of the spec's claim
+//! comes from that regime.
 
 use faer::Mat;
 use rayon::prelude::*;
@@ -316,10 +325,7 @@ pub fn run_seed(config: &MultiTokenConfig, d: usize, seed: u64) -> Result<Outcom
     };
     let equivalence = SvmEquivalence::new(&inst, 0, &probs, &w_t, settings)?;
     let eq = equivalence.solve();
-    let alpha: Vec<usize> = probs
-        .chunks_exact(t)
-        .map(|row| crate::data::argmax(row))
-        .collect();
+    let alpha: Vec<usize> = probs.chunks_exact(t).map(crate::data::argmax).collect();
     let one_problem = AttSvmProblem::att_svm(&inst, &alpha, Layout::default())?;
     let one = solve_fro(&one_problem)?;
     if !eq.is_solved() || one.status != Status::Solved {
