@@ -73,6 +73,9 @@ fn curve(
         .collect()
 }
 
+/// A column of the rank table.
+type RowValue = fn(&RankRow) -> f64;
+
 /// One panel of Fro (solid) and nuclear (dashed) curves per shape.
 fn rank_panel(
     result: &RankResult,
@@ -84,7 +87,7 @@ fn rank_panel(
     let mut dashed = Vec::new();
     for (k, &(n, t)) in shapes.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
-        let (fro, nuc): (fn(&RankRow) -> f64, fn(&RankRow) -> f64) = if notebook {
+        let (fro, nuc): (RowValue, RowValue) = if notebook {
             (|r| r.notebook_mean_rank_fro, |r| r.notebook_mean_rank_nuc)
         } else {
             (|r| r.mean_rank_fro, |r| r.mean_rank_nuc)
