@@ -3,7 +3,9 @@
 //! (`attnsvm::experiments::tf_svm`), writes its tables and figures, and returns its claims.
 
 mod local;
+mod multi_token;
 mod paths;
+mod rank;
 mod vis;
 
 use attnsvm::experiments::tf_svm::vis::Fixture;
@@ -16,6 +18,8 @@ pub fn experiments() -> Vec<Box<dyn Experiment>> {
         Box::new(vis::Vis(Fixture::Vis1)),
         Box::new(vis::Vis(Fixture::Vis2)),
         Box::new(local::Local),
+        Box::new(multi_token::MultiToken),
+        Box::new(rank::Rank),
         Box::new(paths::Paths),
     ]
 }

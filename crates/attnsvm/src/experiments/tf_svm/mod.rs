@@ -7,12 +7,15 @@
 //! | [`vis`] | `visualization1/2` | GD paths of W and (K,Q) against the Frobenius and nuclear SVM rays; per-input separators; how far the direction converges |
 //! | [`local`] | `local_converge` | W and (K,Q) converge in direction to the SVM of the selection they make; the selection is locally, not always globally, optimal |
 //! | [`paths`] | (theory, §2.4) | regularization paths of the Frobenius, nuclear and (K,Q) balls converge to the matching SVM; the local (cone) path to the SVM of a locally optimal selection |
+//! | [`rank`] | `svm_rank` (§4.5) | rank of the Frobenius vs the nuclear Att-SVM solution; infeasible instances reported (checks 4, 18) |
+//! | [`multi_token`] | `multi_token_converge` (§4.4) | ReLU head: W-NGD converges to the SVM-equivalence `W_fin + R·W_dir`, not to a single-token SVM (checks 16, 17) |
 
 pub mod local;
+pub mod multi_token;
 pub mod paths;
+pub mod rank;
 pub mod vis;
 
-use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, Result};
@@ -93,7 +96,19 @@ pub fn checkpoints(
     Ok(out)
 }
 
-/// `M` from row-major entries.
-pub fn mat(rows: usize, cols: usize, data: &[f64]) -> Mat<f64> {
-    crate::linalg::mat_from_row_major(rows, cols, data)
+/// Serde for `f64` fields that are `NaN` when not measured: `NaN` ⇄ `null` (JSON has no NaN).
+pub(crate) mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }

@@ -33,7 +33,15 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
         ..s.clone()
     };
     // The Frobenius solution is feasible and a good start; its status answers infeasibility.
-    let first = dual::solve(p, &fro);
+    // Near the feasibility boundary the dual engine can run out of epochs without deciding;
+    // Clarabel's QP decides (and certifies) those.
+    let mut first = dual::solve(p, &fro);
+    if !matches!(first.status, Status::Solved | Status::Infeasible) {
+        let ipm = super::oracle::qp(p, &fro);
+        if matches!(ipm.status, Status::Solved | Status::Infeasible) {
+            first = ipm;
+        }
+    }
     if first.status != Status::Solved {
         let mut sol = first;
         sol.norm = Norm::Nuclear;
@@ -132,11 +140,16 @@ pub(super) fn solve(p: &AttSvmProblem, s: &SvmSettings) -> SvmSolution {
             break;
         }
     }
-    let mut sol = best.unwrap_or_else(|| {
+    let Some(mut sol) = best else {
+        // No certified nuclear point: the Frobenius start is feasible but not a nuclear answer
+        // (its certificate is for the other norm).
         let mut f = first;
         f.norm = Norm::Nuclear;
-        f
-    });
+        f.status = Status::MaxIterations;
+        f.info.message =
+            "ADMM stopped before a certified nuclear point (projection failed or limit)".into();
+        return f;
+    };
     if sol.kkt.duality_gap > s.tol.max(1e-9) {
         sol.status = Status::MaxIterations;
         sol.info.message = format!(
@@ -196,10 +209,15 @@ impl Projector<'_, '_> {
         let shifted = self.p.with_rhs(rhs);
         let mut cd = Cd::new(&shifted, self.settings.seed);
         cd.warm_start(lambda.clone());
-        let sol = dual::solve_from(&shifted, &self.settings, &mut cd, true);
+        let mut sol = dual::solve_from(&shifted, &self.settings, &mut cd, true);
         *iterations += sol.info.iterations;
         if sol.status != Status::Solved {
-            return None;
+            // Ill-conditioned projections (near the feasibility boundary) can exhaust the dual
+            // engine; the interior point method solves them.
+            sol = super::oracle::qp(&shifted, &self.settings);
+            if sol.status != Status::Solved {
+                return None;
+            }
         }
         *lambda = sol.duals;
         self.set = (0..lambda.len()).filter(|&k| lambda[k] > 0.0).collect();
