@@ -1,7 +1,10 @@
-//! General x–y figures for the experiment suites: panels side by side, each with linear or log
-//! axes (log axes are drawn from `log10` values with `10^y` tick labels, as in [`crate::plot`]),
-//! and series drawn as solid lines, dashed lines or points. 2-D trajectories, rays, scatter plots
-//! and curves against the iteration all fit.
+//! General x–y figures for the experiment suites: panels on a grid, each with linear or log axes
+//! (log axes are drawn from `log10` values with `10^y` tick labels, as in [`crate::plot`]), and
+//! series drawn as solid or dashed lines, points, lines with markers, or trajectories (a line with
+//! a dot where it starts). 2-D paths of a parameter with their SVM rays (optionally with equal
+//! units on both axes, so angles are true), scatter plots and curves against the iteration all
+//! fit. The legend goes into the lower right or, by default ([`Corner::Auto`]), into the corner
+//! where it hides the least of the series.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +24,8 @@ pub enum Style {
     Points,
     /// A line with a marker at every point.
     LinePoints,
+    /// A line with a dot at its first point (a path from its initialization).
+    Trajectory,
 }
 
 /// One series: `(x, y)` points, with `log10` values on a log axis.
@@ -41,16 +46,20 @@ pub struct XyPanel {
     /// Fixed ranges (in plotted units); `None`: fitted to the data.
     pub x_range: Option<(f64, f64)>,
     pub y_range: Option<(f64, f64)>,
-    /// Where the legend goes (default: upper left).
+    /// Equal units on both axes (paths and rays keep their angles): the fitted range of the
+    /// shorter side is widened to match. Meant for linear axes.
+    pub equal_aspect: bool,
+    /// Where the legend goes (default: [`Corner::Auto`]).
     pub legend: Corner,
     pub series: Vec<XySeries>,
 }
 
-/// A corner of a panel.
+/// Where a panel's legend goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Corner {
-    UpperLeft,
     LowerRight,
+    /// The corner whose quarter of the plot the series cover least.
+    Auto,
 }
 
 impl XyPanel {
@@ -70,7 +79,8 @@ impl XyPanel {
             log_y,
             x_range: None,
             y_range: None,
-            legend: Corner::UpperLeft,
+            equal_aspect: false,
+            legend: Corner::Auto,
             series: Vec::new(),
         }
     }
@@ -150,6 +160,82 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     (lo - 0.05 * span, hi + 0.05 * span)
 }
 
+/// Widen `x` or `y` about its centre so that one unit spans as many pixels on both axes of a
+/// `w × h` plot.
+fn equalize(x: &mut (f64, f64), y: &mut (f64, f64), (w, h): (f64, f64)) {
+    let (xs, ys) = (x.1 - x.0, y.1 - y.0);
+    let (grow, r) = if xs / w < ys / h {
+        (0.5 * (ys / h * w - xs), x)
+    } else {
+        (0.5 * (xs / w * h - ys), y)
+    };
+    *r = (r.0 - grow, r.1 + grow);
+}
+
+/// The corner where a `legend`-sized box (in pixels) on a `plot`-sized plot hides the least ink:
+/// lines count by their length in pixels, markers as 40 pixels of line each. Ties go to the
+/// upper left, then the upper right.
+fn emptiest_corner(
+    panel: &XyPanel,
+    (x, y): ((f64, f64), (f64, f64)),
+    (pw, ph): (f64, f64),
+    (lw, lh): (f64, f64),
+) -> SeriesLabelPosition {
+    let px = |p: &(f64, f64)| {
+        let u = (p.0 - x.0) / (x.1 - x.0) * pw;
+        (u, (y.1 - p.1) / (y.1 - y.0) * ph)
+    };
+    // Upper left, upper right, lower left, lower right.
+    let mut ink = [0.0f64; 4];
+    let mut add = |(u, v): (f64, f64), w: f64| {
+        let col = [u >= 0.0 && u < lw, u <= pw && u > pw - lw];
+        let row = [v >= 0.0 && v < lh, v <= ph && v > ph - lh];
+        (0..4).for_each(|k| ink[k] += if row[k / 2] && col[k % 2] { w } else { 0.0 });
+    };
+    for s in &panel.series {
+        let pts: Vec<_> = s.points.iter().filter(|p| finite(p)).map(px).collect();
+        if matches!(s.style, Style::Points | Style::LinePoints) {
+            pts.iter().for_each(|&p| add(p, 40.0));
+        }
+        for seg in pts.windows(2).filter(|_| s.style != Style::Points) {
+            let (a, b) = (seg[0], seg[1]);
+            let len = (b.0 - a.0).hypot(b.1 - a.1);
+            let n = (len / 2.0).ceil().clamp(1.0, 1e4) as usize;
+            for k in 0..n {
+                let f = (k as f64 + 0.5) / n as f64;
+                let q = (a.0 + f * (b.0 - a.0), a.1 + f * (b.1 - a.1));
+                add(q, len / n as f64);
+            }
+        }
+    }
+    match (0..4).min_by(|&i, &j| ink[i].total_cmp(&ink[j])) {
+        Some(0) | None => SeriesLabelPosition::UpperLeft,
+        Some(1) => SeriesLabelPosition::UpperRight,
+        Some(2) => SeriesLabelPosition::LowerLeft,
+        _ => SeriesLabelPosition::LowerRight,
+    }
+}
+
+/// The size in pixels of the legend box plotters draws for the labelled series of `panel`, plus
+/// its 5-pixel offset from the corner and a little clearance.
+fn legend_size(panel: &XyPanel, font: &TextStyle) -> Result<(f64, f64)> {
+    let mut text = MultiLineText::<_, &str>::new((0, 0), font);
+    for s in panel.series.iter().filter(|s| !s.label.is_empty()) {
+        text.push_line(s.label.as_str());
+    }
+    let (w, h) = text.estimate_dimension().map_err(draw_err)?;
+    // Legend line area 30, margins 2 × 10, offset 5, clearance 6.
+    Ok(((w + 61) as f64, (h + 31) as f64))
+}
+
+fn finite(p: &(f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite()
+}
+
+const MARGIN: u32 = 12;
+const X_LABEL_AREA: u32 = 42;
+const Y_LABEL_AREA: u32 = 70;
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -162,20 +248,36 @@ fn draw<DB: DrawingBackend>(
         .map_err(draw_err)?;
     let rows = rows.max(1);
     let cols = panels.len().div_ceil(rows).max(1);
+    let caption = TextStyle::from(("sans-serif", 17).into_font());
+    let legend_font = TextStyle::from(("sans-serif", 13).into_font());
     for (area, panel) in root.split_evenly((rows, cols)).iter().zip(panels) {
         let points = || panel.series.iter().flat_map(|s| s.points.iter().copied());
-        let (x_lo, x_hi) = panel
+        let mut x = panel
             .x_range
             .unwrap_or_else(|| range(points().map(|p| p.0), panel.log_x));
-        let (y_lo, y_hi) = panel
+        let mut y = panel
             .y_range
             .unwrap_or_else(|| range(points().map(|p| p.1), panel.log_y));
+        if panel.equal_aspect {
+            // The plot is the area less the margins, the label areas and the caption (as laid
+            // out by `ChartBuilder` and `DrawingArea::titled`).
+            let (w, h) = area.dim_in_pixel();
+            let (_, th) = area
+                .estimate_text_size(&panel.title, &caption)
+                .map_err(draw_err)?;
+            let (w, h) = (
+                w.saturating_sub(2 * MARGIN + Y_LABEL_AREA).max(1),
+                h.saturating_sub(2 * MARGIN + X_LABEL_AREA + th + 2 * (th / 2).min(5))
+                    .max(1),
+            );
+            equalize(&mut x, &mut y, (w as f64, h as f64));
+        }
         let mut chart = ChartBuilder::on(area)
-            .caption(panel.title.as_str(), ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+            .caption(panel.title.as_str(), caption.clone())
+            .margin(MARGIN)
+            .x_label_area_size(X_LABEL_AREA)
+            .y_label_area_size(Y_LABEL_AREA)
+            .build_cartesian_2d(x.0..x.1, y.0..y.1)
             .map_err(draw_err)?;
         let fmt = |log: bool, span: f64| {
             move |v: &f64| {
@@ -186,7 +288,7 @@ fn draw<DB: DrawingBackend>(
                 }
             }
         };
-        let (fx, fy) = (fmt(panel.log_x, x_hi - x_lo), fmt(panel.log_y, y_hi - y_lo));
+        let (fx, fy) = (fmt(panel.log_x, x.1 - x.0), fmt(panel.log_y, y.1 - y.0));
         chart
             .configure_mesh()
             .x_desc(panel.x_label.as_str())
@@ -198,23 +300,17 @@ fn draw<DB: DrawingBackend>(
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(draw_err)?;
-        let inside = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
         for s in &panel.series {
-            let (color, pts) = (s.color, s.points.iter().copied().filter(inside));
-            let legend_line = move |(x, y): (i32, i32)| {
-                PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
-            };
+            let (color, pts) = (s.color, s.points.iter().copied().filter(finite));
+            let stroke = color.stroke_width(2);
+            let legend_line =
+                move |(x, y): (i32, i32)| PathElement::new([(x, y), (x + 20, y)], stroke);
             let anno = match s.style {
-                Style::Line | Style::LinePoints => chart
-                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                Style::Line | Style::LinePoints | Style::Trajectory => chart
+                    .draw_series(LineSeries::new(pts.clone(), stroke))
                     .map_err(draw_err)?,
                 Style::Dashed => chart
-                    .draw_series(DashedLineSeries::new(
-                        pts.clone(),
-                        8,
-                        5,
-                        color.stroke_width(2),
-                    ))
+                    .draw_series(DashedLineSeries::new(pts.clone(), 8, 5, stroke))
                     .map_err(draw_err)?,
                 Style::Points => chart
                     .draw_series(pts.clone().map(|p| Circle::new(p, 3, color.filled())))
@@ -223,22 +319,32 @@ fn draw<DB: DrawingBackend>(
             if !s.label.is_empty() {
                 anno.label(s.label.as_str()).legend(legend_line);
             }
-            if s.style == Style::LinePoints {
-                chart
-                    .draw_series(pts.map(|p| Circle::new(p, 2, color.filled())))
-                    .map_err(draw_err)?;
-            }
+            // Markers on the line: at every point, or at the start of a trajectory.
+            let (count, radius) = match s.style {
+                Style::LinePoints => (usize::MAX, 2),
+                Style::Trajectory => (1, 4),
+                _ => (0, 0),
+            };
+            let dots = pts
+                .take(count)
+                .map(|p| Circle::new(p, radius, color.filled()));
+            chart.draw_series(dots).map_err(draw_err)?;
         }
         if panel.series.iter().any(|s| !s.label.is_empty()) {
+            let position = match panel.legend {
+                Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                Corner::Auto => {
+                    let (w, h) = chart.plotting_area().dim_in_pixel();
+                    let size = (w as f64, h as f64);
+                    emptiest_corner(panel, (x, y), size, legend_size(panel, &legend_font)?)
+                }
+            };
             chart
                 .configure_series_labels()
-                .position(match panel.legend {
-                    Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
-                    Corner::LowerRight => SeriesLabelPosition::LowerRight,
-                })
+                .position(position)
                 .background_style(WHITE.mix(0.8))
                 .border_style(RGBColor(200, 200, 200))
-                .label_font(("sans-serif", 13))
+                .label_font(legend_font.clone())
                 .draw()
                 .map_err(draw_err)?;
         }

@@ -13,7 +13,6 @@ mod error;
 mod figure;
 mod output;
 mod plot;
-mod plot_xy;
 mod progress;
 mod run;
 

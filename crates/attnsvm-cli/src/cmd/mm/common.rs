@@ -9,8 +9,8 @@ use plotters::style::RGBColor;
 
 use attnsvm::experiments::max_margin::training::Trajectory;
 
+use crate::figure::{Style, XySeries};
 use crate::plot::{Panel, Series, PALETTE};
-use crate::plot_xy::XySeries;
 
 /// The papers' figures show the first 200 steps of the paths.
 pub const PATH_STEPS: usize = 200;
@@ -104,7 +104,7 @@ pub fn path(
         label,
         points,
         color,
-        dashed: false,
+        style: Style::Trajectory,
     }
 }
 
@@ -123,7 +123,7 @@ pub fn ray(
         label: label.to_string(),
         points: vec![(0.0, 0.0), (len * dir[a] / n, len * dir[b] / n)],
         color,
-        dashed: true,
+        style: Style::Dashed,
     }
 }
 
@@ -152,7 +152,7 @@ pub fn curve(
             .map(|r| (r.step as f64, f(r)))
             .collect(),
         color,
-        dashed: false,
+        style: Style::Trajectory,
     }
 }
 

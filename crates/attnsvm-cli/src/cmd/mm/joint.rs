@@ -9,8 +9,8 @@ use attnsvm::experiments::Claim;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
+use crate::figure::{plot_xy, XyPanel};
 use crate::plot::plot_panels;
-use crate::plot_xy::{plot_xy, XyPanel};
 
 pub struct Joint;
 
@@ -58,15 +58,19 @@ impl Experiment for Joint {
             }
             series.push(ray("v_mm", &c.v_mm.solution, (0, 1), len, color(4)));
             panels.push(XyPanel {
-                title: if c.tight {
-                    "tight: paths of p and v"
-                } else {
-                    "non-tight: paths of p and v"
-                },
-                x_label: "coordinate 0",
-                y_label: "coordinate 1",
                 equal_aspect: true,
                 series,
+                ..XyPanel::new(
+                    if c.tight {
+                        "tight: paths of p and v"
+                    } else {
+                        "non-tight: paths of p and v"
+                    },
+                    "coordinate 0",
+                    "coordinate 1",
+                    false,
+                    false,
+                )
             });
             probs.push(curve(
                 format!("softmax, {name}"),
@@ -83,17 +87,21 @@ impl Experiment for Joint {
         }
         // e^{−L} is the geometric mean of σ(y_i f_i) for the logistic loss.
         panels.push(XyPanel {
-            title: "softmax on token 2, and e^(−L) = geometric mean of σ(y f)",
-            x_label: "step",
-            y_label: "probability",
-            equal_aspect: false,
             series: probs,
+            ..XyPanel::new(
+                "softmax on token 2, and e^(−L) = geometric mean of σ(y f)",
+                "step",
+                "probability",
+                false,
+                false,
+            )
         });
         plot_xy(
             dir,
             "paths",
             "joint training (first 200 steps)",
             &panels,
+            1,
             SIZE3,
         )?;
 

@@ -10,8 +10,8 @@ use attnsvm::model::Loss;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
+use crate::figure::{plot_xy, XyPanel};
 use crate::plot::plot_panels;
-use crate::plot_xy::{plot_xy, XyPanel};
 
 pub struct LossDependence;
 
@@ -64,11 +64,9 @@ impl Experiment for LossDependence {
             let len = reach(&series);
             series.push(ray("p_mm = (1,0,0)", &r.p_mm.solution, (0, 1), len, REF));
             panels.push(XyPanel {
-                title,
-                x_label: "p[0]",
-                y_label: "p[1]",
                 equal_aspect: true,
                 series,
+                ..XyPanel::new(title, "p[0]", "p[1]", false, false)
             });
             corr_panels.push(corr_panel(
                 ctitle,
@@ -88,6 +86,7 @@ impl Experiment for LossDependence {
             "paths",
             "paths of p from p0 = 0 (first 200 steps)",
             &panels,
+            1,
             SIZE2,
         )?;
         plot_panels(

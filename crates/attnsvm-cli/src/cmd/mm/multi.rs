@@ -9,8 +9,8 @@ use attnsvm::experiments::Claim;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
+use crate::figure::{plot_xy, XyPanel, XySeries};
 use crate::plot::plot_panels;
-use crate::plot_xy::{plot_xy, XyPanel, XySeries};
 
 pub struct MultiInput;
 
@@ -56,11 +56,9 @@ impl Experiment for MultiInput {
             let len = reach(&series);
             series.push(ray("p_mm", &r.p_mm.solution, (0, 1), len, REF));
             panels.push(XyPanel {
-                title,
-                x_label: "p[0]",
-                y_label: "p[1]",
                 equal_aspect: true,
                 series,
+                ..XyPanel::new(title, "p[0]", "p[1]", false, false)
             });
         }
         plot_xy(
@@ -68,35 +66,37 @@ impl Experiment for MultiInput {
             "paths",
             "paths of p (first 200 steps) and the p-SVM ray",
             &panels,
+            1,
             SIZE2,
         )?;
 
         let (ngd, gd) = (&r.ngd[2], &r.gd[2]);
         let prob = XyPanel {
-            title: "mean softmax on the optimal token (p0 = 0)",
-            x_label: "step",
-            y_label: "softmax probability",
-            equal_aspect: false,
             series: vec![
                 curve("NGD".into(), ngd, BLUE, |x| x.prob_selected),
                 curve("GD".into(), gd, color(3), |x| x.prob_selected),
             ],
+            ..XyPanel::new(
+                "mean softmax on the optimal token (p0 = 0)",
+                "step",
+                "softmax probability",
+                false,
+                false,
+            )
         };
         let norm = XyPanel {
-            title: "‖p‖ (p0 = 0)",
-            x_label: "step",
-            y_label: "‖p‖",
-            equal_aspect: false,
             series: vec![
                 curve("NGD".into(), ngd, BLUE, |x| x.p_norm),
                 curve("GD".into(), gd, color(3), |x| x.p_norm),
             ],
+            ..XyPanel::new("‖p‖ (p0 = 0)", "step", "‖p‖", false, false)
         };
         plot_xy(
             dir,
             "ngd_vs_gd",
             "NGD vs GD (first 200 steps)",
             &[prob, norm],
+            1,
             SIZE2,
         )?;
         let series = r

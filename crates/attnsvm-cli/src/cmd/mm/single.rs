@@ -10,8 +10,8 @@ use attnsvm::experiments::Claim;
 
 use super::common::*;
 use crate::cmd::suite::{Experiment, Step};
+use crate::figure::{plot_xy, XyPanel};
 use crate::plot::plot_panels;
-use crate::plot_xy::{plot_xy, XyPanel};
 
 pub struct SingleInput;
 
@@ -74,11 +74,9 @@ impl Experiment for SingleInput {
                 GRAY,
             ));
             panels.push(XyPanel {
-                title,
-                x_label: "p[0]",
-                y_label: "p[1]",
                 equal_aspect: true,
                 series,
+                ..XyPanel::new(title, "p[0]", "p[1]", false, false)
             });
         }
         plot_xy(
@@ -86,15 +84,12 @@ impl Experiment for SingleInput {
             "paths",
             "NGD paths of p (first 200 steps) and the SVM rays",
             &panels,
+            1,
             SIZE2,
         )?;
 
         let f = &r.cases[1];
         let softmax = XyPanel {
-            title: "g_converge = false: softmax on token 1 (global)",
-            x_label: "step",
-            y_label: "softmax probability",
-            equal_aspect: false,
             series: f
                 .runs
                 .iter()
@@ -105,12 +100,15 @@ impl Experiment for SingleInput {
                     })
                 })
                 .collect(),
+            ..XyPanel::new(
+                "g_converge = false: softmax on token 1 (global)",
+                "step",
+                "softmax probability",
+                false,
+                false,
+            )
         };
         let maxp = XyPanel {
-            title: "g_converge = false: largest softmax probability",
-            x_label: "step",
-            y_label: "max_t s_t",
-            equal_aspect: false,
             series: f
                 .runs
                 .iter()
@@ -121,12 +119,20 @@ impl Experiment for SingleInput {
                     })
                 })
                 .collect(),
+            ..XyPanel::new(
+                "g_converge = false: largest softmax probability",
+                "step",
+                "max_t s_t",
+                false,
+                false,
+            )
         };
         plot_xy(
             dir,
             "softmax",
             "attention on the tokens (first 200 steps)",
             &[softmax, maxp],
+            1,
             SIZE2,
         )?;
 
