@@ -10,16 +10,11 @@
 //!
 //! Log axes are drawn as linear axes of `log10` values with tick labels `10^y`, which keeps values
 //! below 1e-308 representable. Text uses the embedded DejaVu Sans (no system font library).
-//!
-//! [`plot_panels`] draws any set of such panels; [`plot_styled_panels`] adds a [`Style`] per panel:
-//! a linear or log10 x axis, scatter (markers only) and dashed series.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
-use plotters::coord::cartesian::Cartesian2d;
-use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -269,64 +264,10 @@ pub fn draw_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing the plot: {e}")
 }
 
-/// The x axis of a panel drawn by [`plot_styled_panels`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum XAxis {
-    /// `iteration + 1` on a log axis from 1 (what [`plot_panels`] draws).
-    #[default]
-    LogIterations,
-    /// A linear axis over the points' x values.
-    Linear,
-    /// A log axis drawn from `log10` values (points carry `log10 x`; ticks read `10^x`).
-    Log10,
-}
-
-/// How one panel is drawn by [`plot_styled_panels`]; the default is [`plot_panels`]' style.
-#[derive(Debug, Clone, Default)]
-pub struct Style {
-    pub x: XAxis,
-    /// The x axis label; empty: "iteration + 1".
-    pub x_label: &'static str,
-    /// Draw markers only (a scatter), no connecting lines.
-    pub points_only: bool,
-    /// `dashed[k]`: series `k` is drawn dashed (missing entries: solid).
-    pub dashed: Vec<bool>,
-    /// Where the legend goes (panels with several series).
-    pub legend: Legend,
-}
-
-/// A corner of the panel for its legend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Legend {
-    #[default]
-    LowerLeft,
-    UpperLeft,
-    LowerRight,
-    UpperRight,
-}
-
-/// `[lo, hi]` of the x values of all series, padded (linear and log10 axes).
-fn x_range(panel: &Panel) -> (f64, f64) {
-    let xs = || {
-        panel
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0))
-    };
-    let lo = xs().fold(f64::INFINITY, f64::min);
-    let hi = xs().fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() {
-        return (0.0, 1.0);
-    }
-    let span = (hi - lo).max(1.0);
-    (lo - 0.05 * span, hi + 0.05 * span)
-}
-
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     panels: &[Panel],
-    styles: &[Style],
 ) -> Result<()> {
     root.fill(&WHITE).map_err(draw_err)?;
     let root = root
@@ -336,151 +277,70 @@ fn draw<DB: DrawingBackend>(
         .iter()
         .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|q| q.0)))
         .fold(10.0, f64::max);
-    let default = Style::default();
-    for (k, (area, panel)) in root
-        .split_evenly((1, panels.len()))
-        .iter()
-        .zip(panels)
-        .enumerate()
-    {
-        let style = styles.get(k).unwrap_or(&default);
-        let y = y_range(panel);
-        let builder = || {
-            let mut b = ChartBuilder::on(area);
-            b.caption(panel.title, ("sans-serif", 18))
-                .margin(12)
-                .x_label_area_size(45)
-                .y_label_area_size(80);
-            b
-        };
-        match style.x {
-            XAxis::LogIterations => {
-                let chart = builder()
-                    .build_cartesian_2d((1f64..x_max * 1.1).log_scale(), y.0..y.1)
-                    .map_err(draw_err)?;
-                panel_body(area, chart, panel, style, y)?;
-            }
-            XAxis::Linear | XAxis::Log10 => {
-                let (lo, hi) = x_range(panel);
-                let chart = builder()
-                    .build_cartesian_2d(lo..hi, y.0..y.1)
-                    .map_err(draw_err)?;
-                panel_body(area, chart, panel, style, y)?;
-            }
-        }
-    }
-    root.present().map_err(draw_err)
-}
-
-/// The mesh, the series and the legend of one panel.
-fn panel_body<'a, DB, X>(
-    area: &DrawingArea<DB, Shift>,
-    mut chart: ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
-    panel: &Panel,
-    style: &Style,
-    (y_lo, y_hi): (f64, f64),
-) -> Result<()>
-where
-    DB: DrawingBackend + 'a,
-    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
-{
-    let y_fmt = |y: &f64| {
-        if panel.log_y {
-            pow10_label(*y)
-        } else {
-            linear_label(*y, y_hi - y_lo)
-        }
-    };
-    let x_fmt = |x: &f64| match style.x {
-        XAxis::Log10 => pow10_label(*x),
-        _ => format!("{x}"),
-    };
-    let x_desc = if style.x_label.is_empty() {
-        "iteration + 1"
-    } else {
-        style.x_label
-    };
-    let mut mesh = chart.configure_mesh();
-    if style.x == XAxis::Log10 {
-        // Decades of a wide log range: few labels, or they run into each other.
-        mesh.x_labels(6);
-    }
-    mesh.x_desc(x_desc)
-        .y_desc(panel.y_label)
-        .x_label_formatter(&x_fmt)
-        .y_label_formatter(&y_fmt)
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 15))
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(draw_err)?;
-    if panel.series.iter().all(|s| s.points.is_empty()) {
-        let text = ("sans-serif", 16)
-            .into_font()
-            .color(&RGBColor(120, 120, 120));
-        let (w, h) = area.dim_in_pixel();
-        area.draw_text("no data", &text, (w as i32 / 2 - 25, h as i32 / 2))
+    for (area, panel) in root.split_evenly((1, panels.len())).iter().zip(panels) {
+        let (y_lo, y_hi) = y_range(panel);
+        let mut chart = ChartBuilder::on(area)
+            .caption(panel.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d((1f64..x_max * 1.1).log_scale(), y_lo..y_hi)
             .map_err(draw_err)?;
-        return Ok(());
-    }
-    for (k, s) in panel.series.iter().enumerate() {
-        let color = s.color;
-        let dashed = style.dashed.get(k).copied().unwrap_or(false);
-        let radius = if style.points_only { 3 } else { 2 };
-        let anno = if style.points_only {
-            chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|&p| Circle::new(p, radius, color.mix(0.6).filled())),
-                )
-                .map_err(draw_err)?
-        } else if dashed {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    s.points.iter().copied(),
-                    8,
-                    5,
-                    color.stroke_width(2),
-                ))
-                .map_err(draw_err)?
-        } else {
+        let y_fmt = |y: &f64| {
+            if panel.log_y {
+                pow10_label(*y)
+            } else {
+                linear_label(*y, y_hi - y_lo)
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc("iteration + 1")
+            .y_desc(panel.y_label)
+            .x_label_formatter(&|x| format!("{x}"))
+            .y_label_formatter(&y_fmt)
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(draw_err)?;
+        if panel.series.iter().all(|s| s.points.is_empty()) {
+            let style = ("sans-serif", 16)
+                .into_font()
+                .color(&RGBColor(120, 120, 120));
+            let (w, h) = area.dim_in_pixel();
+            area.draw_text("no data", &style, (w as i32 / 2 - 25, h as i32 / 2))
+                .map_err(draw_err)?;
+            continue;
+        }
+        for s in &panel.series {
+            let color = s.color;
             chart
                 .draw_series(LineSeries::new(
                     s.points.iter().copied(),
                     color.stroke_width(2),
                 ))
                 .map_err(draw_err)?
-        };
-        anno.label(s.label.as_str()).legend(move |(x, y)| {
-            if dashed {
-                PathElement::new([(x, y), (x + 8, y)], color.stroke_width(2))
-            } else {
-                PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
-            }
-        });
-        if !style.points_only {
+                .label(s.label.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 2, color.filled())))
                 .map_err(draw_err)?;
         }
+        if panel.series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerLeft)
+                .background_style(WHITE.mix(0.8))
+                .border_style(RGBColor(200, 200, 200))
+                .label_font(("sans-serif", 14))
+                .draw()
+                .map_err(draw_err)?;
+        }
     }
-    if panel.series.len() > 1 {
-        chart
-            .configure_series_labels()
-            .position(match style.legend {
-                Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
-                Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
-                Legend::LowerRight => SeriesLabelPosition::LowerRight,
-                Legend::UpperRight => SeriesLabelPosition::UpperRight,
-            })
-            .background_style(WHITE.mix(0.8))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(draw_err)?;
-    }
-    Ok(())
+    root.present().map_err(draw_err)
 }
 
 /// Register the embedded font as "sans-serif" (idempotent).
@@ -505,19 +365,6 @@ pub fn plot_panels(
     panels: &[Panel],
     size: (u32, u32),
 ) -> Result<[PathBuf; 2]> {
-    plot_styled_panels(dir, stem, title, panels, &[], size)
-}
-
-/// [`plot_panels`] with a [`Style`] per panel (x axis, scatter, dashed series); panels without
-/// one get the default style.
-pub fn plot_styled_panels(
-    dir: &Path,
-    stem: &str,
-    title: &str,
-    panels: &[Panel],
-    styles: &[Style],
-    size: (u32, u32),
-) -> Result<[PathBuf; 2]> {
     register_font()?;
     let (png, svg) = (
         dir.join(format!("{stem}.png")),
@@ -525,7 +372,7 @@ pub fn plot_styled_panels(
     );
     write_atomically(&png, |tmp| {
         let backend = BitMapBackend::new(tmp, size);
-        draw(&backend.into_drawing_area(), title, panels, styles)
+        draw(&backend.into_drawing_area(), title, panels)
     })?;
     write_atomically(&svg, |tmp| {
         let mut text = String::new();
@@ -533,7 +380,6 @@ pub fn plot_styled_panels(
             &SVGBackend::with_string(&mut text, size).into_drawing_area(),
             title,
             panels,
-            styles,
         )?;
         attnsvm::data::npy::write_text(tmp, &text)?;
         Ok(())

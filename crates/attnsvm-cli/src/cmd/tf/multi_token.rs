@@ -12,7 +12,8 @@ use attnsvm::experiments::tf_svm::multi_token::{self, MultiTokenConfig, MultiTok
 use attnsvm::experiments::Claim;
 
 use crate::cmd::suite::{Experiment, Step};
-use crate::plot::{plot_styled_panels, Legend, Panel, Series, Style, XAxis, PALETTE};
+use crate::figure::{plot_xy, Style, XyPanel};
+use crate::plot::PALETTE;
 
 pub struct MultiToken;
 
@@ -41,29 +42,27 @@ impl Experiment for MultiToken {
         write("curves.csv", &result.curves_csv())?;
         write("instances.csv", &result.instances_csv())?;
         let width = 480 * result.dims.len().max(1) as u32;
-        let (panels, styles) = curves(&result);
-        plot_styled_panels(
+        plot_xy(
             dir,
             "curves",
             "1 − mean corr(W_k, prediction) vs iteration (ReLU head, n = 3, T = 4)",
-            &panels,
-            &styles,
+            &curves(&result),
+            1,
             (width, 480),
         )?;
-        let (panels, styles) = scatter(&result);
-        plot_styled_panels(
+        plot_xy(
             dir,
             "scatter",
             "largest masked probability vs 1 − corr(W_final, W^SVMeq), one point per instance",
-            &panels,
-            &styles,
+            &scatter(&result),
+            1,
             (width, 480),
         )?;
         Ok(result.claims())
     }
 }
 
-fn curves(result: &MultiTokenResult) -> (Vec<Panel>, Vec<Style>) {
+fn curves(result: &MultiTokenResult) -> Vec<XyPanel> {
     result
         .dims
         .iter()
@@ -81,38 +80,23 @@ fn curves(result: &MultiTokenResult) -> (Vec<Panel>, Vec<Style>) {
                 })
                 .log10()
             };
-            let series = ["W^SVMeq", "W^mm (W_dir)", "W^1token"]
-                .iter()
-                .enumerate()
-                .map(|(which, label)| Series {
-                    label: label.to_string(),
-                    points: iters
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &x)| (x, mean(k, which)))
-                        .filter(|p| p.1.is_finite())
-                        .collect(),
-                    color: PALETTE[which],
-                })
-                .collect();
-            let panel = Panel {
-                title: leak(format!("d = {} ({} instances)", d.d, d.instances.len())),
-                y_label: "1 − corr",
-                log_y: true,
-                series,
-            };
-            let style = Style {
-                x: XAxis::Linear,
-                x_label: "iteration",
-                legend: Legend::UpperRight,
-                ..Style::default()
-            };
-            (panel, style)
+            let title = format!("d = {} ({} instances)", d.d, d.instances.len());
+            let mut panel = XyPanel::new(title, "iteration", "1 − corr", false, true);
+            for (which, label) in ["W^SVMeq", "W^mm (W_dir)", "W^1token"].iter().enumerate() {
+                let points = iters
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &x)| (x, mean(k, which)))
+                    .filter(|p| p.1.is_finite())
+                    .collect();
+                panel.add(*label, points, PALETTE[which], Style::LinePoints);
+            }
+            panel
         })
-        .unzip()
+        .collect()
 }
 
-fn scatter(result: &MultiTokenResult) -> (Vec<Panel>, Vec<Style>) {
+fn scatter(result: &MultiTokenResult) -> Vec<XyPanel> {
     result
         .dims
         .iter()
@@ -126,28 +110,16 @@ fn scatter(result: &MultiTokenResult) -> (Vec<Panel>, Vec<Style>) {
                 })
                 .filter(|p| p.0.is_finite() && p.1.is_finite())
                 .collect();
-            let panel = Panel {
-                title: leak(format!("d = {}", d.d)),
-                y_label: "1 − corr(W, W^SVMeq)",
-                log_y: true,
-                series: vec![Series {
-                    label: "instances".into(),
-                    points,
-                    color: PALETTE[0],
-                }],
-            };
-            let style = Style {
-                x: XAxis::Log10,
-                x_label: "largest masked probability",
-                points_only: true,
-                ..Style::default()
-            };
-            (panel, style)
+            let title = format!("d = {}", d.d);
+            let mut panel = XyPanel::new(
+                title,
+                "largest masked probability",
+                "1 − corr(W, W^SVMeq)",
+                true,
+                true,
+            );
+            panel.add("instances", points, PALETTE[0], Style::Points);
+            panel
         })
-        .unzip()
-}
-
-/// Panel titles are `&'static str`; a figure has a handful of them.
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
+        .collect()
 }

@@ -11,7 +11,8 @@ use attnsvm::experiments::tf_svm::rank::{self, RankConfig, RankResult, RankRow};
 use attnsvm::experiments::Claim;
 
 use crate::cmd::suite::{Experiment, Step};
-use crate::plot::{plot_styled_panels, Legend, Panel, Series, Style, XAxis, PALETTE};
+use crate::figure::{plot_xy, Corner, Style, XyPanel};
+use crate::plot::PALETTE;
 
 pub struct Rank;
 
@@ -45,13 +46,12 @@ impl Experiment for Rank {
                 result.table_markdown()
             ),
         )?;
-        let (panels, styles) = figure(&result);
-        plot_styled_panels(
+        plot_xy(
             dir,
             "rank",
             "svm_rank: rank of W^mm (Frobenius, solid) and W^mm_⋆ (nuclear, dashed) vs d",
-            &panels,
-            &styles,
+            &figure(&result),
+            1,
             (2000, 520),
         )?;
         Ok(result.claims())
@@ -80,11 +80,10 @@ type RowValue = fn(&RankRow) -> f64;
 fn rank_panel(
     result: &RankResult,
     shapes: &[(usize, usize)],
-    title: &'static str,
+    title: &str,
     notebook: bool,
-) -> (Panel, Style) {
-    let mut series = Vec::new();
-    let mut dashed = Vec::new();
+) -> XyPanel {
+    let mut panel = XyPanel::new(title, "d", "mean rank", false, false);
     for (k, &(n, t)) in shapes.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         let (fro, nuc): (RowValue, RowValue) = if notebook {
@@ -92,39 +91,38 @@ fn rank_panel(
         } else {
             (|r| r.mean_rank_fro, |r| r.mean_rank_nuc)
         };
-        series.push(Series {
-            label: format!("n={n}, T={t}, Fro"),
-            points: curve(result, (n, t), fro),
+        panel.add(
+            format!("n={n}, T={t}, Fro"),
+            curve(result, (n, t), fro),
             color,
-        });
-        series.push(Series {
-            label: format!("n={n}, T={t}, nuc"),
-            points: curve(result, (n, t), nuc),
+            Style::LinePoints,
+        );
+        panel.add(
+            format!("n={n}, T={t}, nuc"),
+            curve(result, (n, t), nuc),
             color,
-        });
-        dashed.extend([false, true]);
+            Style::Dashed,
+        );
     }
-    let panel = Panel {
-        title,
-        y_label: "mean rank",
-        log_y: false,
-        series,
-    };
-    let style = Style {
-        x: XAxis::Linear,
-        x_label: "d",
-        points_only: false,
-        dashed,
-        legend: Legend::UpperLeft,
-    };
-    (panel, style)
+    panel
 }
 
-fn figure(result: &RankResult) -> (Vec<Panel>, Vec<Style>) {
+fn figure(result: &RankResult) -> Vec<XyPanel> {
     let shapes = &result.config.shapes;
     let by_n: Vec<(usize, usize)> = shapes.iter().copied().filter(|s| s.1 == 5).collect();
     let by_t: Vec<(usize, usize)> = shapes.iter().copied().filter(|s| s.0 == 5).collect();
-    let mut out = vec![
+    let mut feasible = XyPanel::new("feasible fraction", "d", "fraction of seeds", false, false);
+    for (k, &(n, t)) in shapes.iter().enumerate() {
+        let pts = curve(result, (n, t), |r| r.feasible_fraction);
+        feasible.add(
+            format!("n={n}, T={t}"),
+            pts,
+            PALETTE[k % PALETTE.len()],
+            Style::LinePoints,
+        );
+    }
+    feasible.legend = Corner::LowerRight;
+    vec![
         rank_panel(result, &by_n, "feasible instances, T = 5", false),
         rank_panel(result, &by_t, "feasible instances, n = 5", false),
         rank_panel(
@@ -133,29 +131,6 @@ fn figure(result: &RankResult) -> (Vec<Panel>, Vec<Style>) {
             "notebook convention (infeasible = 1), T = 5",
             true,
         ),
-    ];
-    let feasible = Panel {
-        title: "feasible fraction",
-        y_label: "fraction of seeds",
-        log_y: false,
-        series: shapes
-            .iter()
-            .enumerate()
-            .map(|(k, &(n, t))| Series {
-                label: format!("n={n}, T={t}"),
-                points: curve(result, (n, t), |r| r.feasible_fraction),
-                color: PALETTE[k % PALETTE.len()],
-            })
-            .collect(),
-    };
-    out.push((
         feasible,
-        Style {
-            x: XAxis::Linear,
-            x_label: "d",
-            legend: Legend::LowerRight,
-            ..Style::default()
-        },
-    ));
-    out.into_iter().unzip()
+    ]
 }
