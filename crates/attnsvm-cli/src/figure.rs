@@ -291,6 +291,8 @@ fn draw<DB: DrawingBackend>(
         let (fx, fy) = (fmt(panel.log_x, x.1 - x.0), fmt(panel.log_y, y.1 - y.0));
         chart
             .configure_mesh()
+            // Log-axis labels (`1e-45`) are wide: fewer of them.
+            .x_labels(if panel.log_x { 6 } else { 10 })
             .x_desc(panel.x_label.as_str())
             .y_desc(panel.y_label.as_str())
             .x_label_formatter(&fx)
