@@ -114,6 +114,11 @@ impl<'a> GlassoProblem<'a> {
         Self::new((inst.n, inst.t, inst.d), &inst.x, inst.y.clone(), 1, loss)
     }
 
+    /// The tokens, `N·n·d` values, row-major (sample, token, feature).
+    pub fn tokens(&self) -> &'a [f64] {
+        self.x
+    }
+
     /// Set the loss weight `w > 0` (`1`: corrected; [`PRINTED_LOSS_WEIGHT`]: as printed in (9)).
     pub fn with_loss_weight(mut self, w: f64) -> Result<Self> {
         if !(w.is_finite() && w > 0.0) {
