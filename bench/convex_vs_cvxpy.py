@@ -111,6 +111,9 @@ def main():
                              f"({row['ratio_cvxpy']:.0f}x) | obj diff {diff:.1e}, Z diff {row['rel_Z_diff']:.1e}")
                 else:
                     line += f"after {p['total_s']:.0f} s"
+            if name in LARGE:
+                row["target_met"] = s["status"] == "Solved" and s["relative_gap"] <= 1e-8 and ours_wall <= 10.0
+                line += f"\n  target (relative gap ≤ 1e-8 within 10 s): {'met' if row['target_met'] else 'MISSED'}"
             rows.append(row)
             print(line, flush=True)
     print(json.dumps(dict(bench="convex_vs_cvxpy", tol=a.tol, rows=rows)))
