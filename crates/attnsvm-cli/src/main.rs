@@ -44,6 +44,8 @@ enum Command {
     Tokens(Box<cmd::tokens::TokensArgs>),
     /// The regularization path argmin_{‖W‖ ≤ R} L(W) over radii R (Frobenius, nuclear, (K,Q), local cone).
     Path(Box<cmd::path::PathArgs>),
+    /// The token-group lasso of convex attention (programs (9)/(12)) at one β or along a β path.
+    Convex(Box<cmd::convex::ConvexArgs>),
     /// Reproduce a paper's experiment: numbers (CSV/JSON), figures (PNG/SVG) and report.md.
     Repro(cmd::repro::ReproArgs),
 }
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Svm(args) => cmd::svm::run(*args),
         Command::Tokens(args) => cmd::tokens::run(*args),
         Command::Path(args) => cmd::path::run(*args),
+        Command::Convex(args) => cmd::convex::run(*args),
         Command::Repro(args) => cmd::repro::run(args),
     };
     match result {

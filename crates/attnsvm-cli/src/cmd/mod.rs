@@ -1,5 +1,6 @@
 //! The subcommands, one module each, and the small helpers their argument definitions share.
 
+pub mod convex;
 pub mod demo;
 pub mod gen;
 pub mod mm;

@@ -4,9 +4,10 @@
 //! (`⟨y − x⁺, x⁺ − x⟩ > 0`: the momentum points against the step). "Non-increasing" is up to
 //! `ROUNDING·|P|`: below that, `P` is rounding noise while `Z` still converges.
 //!
-//! Per iteration: one product `A·Z` per trial step and one `Aᵀ g`; the predictions at the
-//! extrapolated point are the same combination of the predictions at `x⁺` and `x` (linearity), so
-//! they cost nothing.
+//! Per iteration: one pass over `A` per trial step, which computes `A·x⁺` and, fused into the same
+//! pass, `Aᵀg` at the next extrapolated point: its predictions are the same combination of the
+//! predictions at `x⁺` and `x` (linearity), known row by row, and the momentum is decided before
+//! the pass. A rejected step (function restart) costs one more `Aᵀg`.
 
 use std::time::Instant;
 
@@ -70,6 +71,8 @@ pub(crate) fn solve(
     let mut status = Status::MaxIterations;
     let mut message = String::new();
     let mut since_check = 0;
+    // `Aᵀg` at the current `y` when the last accepted step computed it in its prediction pass.
+    let mut grad_y: Option<Vec<f64>> = None;
     if is_done(&cert, beta, s.tol) {
         status = Status::Solved;
     }
@@ -79,14 +82,32 @@ pub(crate) fn solve(
             break;
         }
         let momentum = y != x;
-        let gy = p.dloss(&py);
         let fy = p.smooth_value(&py);
-        let grad = p.gradient(&gy);
+        let grad = match grad_y.take() {
+            Some(g) => g,
+            None => p.gradient(&p.dloss(&py)),
+        };
         // Backtracking: grow L until the quadratic model majorizes f at the trial point.
-        let (xn, pn, fnew) = loop {
+        let (xn, pn, fnew, grad_next, against, t_next, mom) = loop {
             let mut xn: Vec<f64> = y.iter().zip(&grad).map(|(a, g)| a - g / lip).collect();
             group_soft_threshold(&mut xn, d, beta / lip);
-            let pn = p.predict(&xn);
+            // Gradient restart: the momentum direction disagrees with the step just taken. It
+            // depends on y, x⁺ and x only, so the next extrapolation is known before the
+            // prediction pass, which then also yields the gradient at the next y.
+            let against: f64 = y
+                .iter()
+                .zip(&xn)
+                .zip(&x)
+                .map(|((yy, a), b)| (yy - a) * (a - b))
+                .sum();
+            let (t_next, mom) = if against > 0.0 {
+                (1.0, 0.0)
+            } else {
+                let t_next = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
+                (t_next, (t - 1.0) / t_next)
+            };
+            let (pn, grad_next) =
+                p.predict_and_gradient(&xn, |j, pj| p.dloss_at(j, pj + mom * (pj - px[j])));
             let fnew = p.smooth_value(&pn);
             let (mut lin, mut sq) = (0.0, 0.0);
             for ((a, b), g) in xn.iter().zip(&y).zip(&grad) {
@@ -96,7 +117,7 @@ pub(crate) fn solve(
             let model = fy + lin + 0.5 * lip * sq;
             // Relative slack for rounding in f: without it, L would grow forever near the optimum.
             if fnew <= model + 1e-12 * fy.abs().max(1e-300) || !fnew.is_finite() || lip > 1e300 {
-                break (xn, pn, fnew);
+                break (xn, pn, fnew, grad_next, against, t_next, mom);
             }
             lip *= s.backtrack_factor;
             backtracks += 1;
@@ -124,30 +145,17 @@ pub(crate) fn solve(
             message = "a proximal gradient step did not decrease the objective".into();
             break;
         }
-        // Gradient restart: the momentum direction disagrees with the step just taken.
-        let against: f64 = y
-            .iter()
-            .zip(&xn)
-            .zip(&x)
-            .map(|((yy, a), b)| (yy - a) * (a - b))
-            .sum();
-        let t_next = if against > 0.0 {
+        if against > 0.0 {
             restarts += 1;
-            1.0
-        } else {
-            0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt())
-        };
-        let mom = if against > 0.0 {
-            0.0
-        } else {
-            (t - 1.0) / t_next
-        };
+        }
         for k in 0..y.len() {
             y[k] = xn[k] + mom * (xn[k] - x[k]);
         }
+        // The same expression as in the prediction pass, so `grad_next` is the gradient at `py`.
         for k in 0..py.len() {
             py[k] = pn[k] + mom * (pn[k] - px[k]);
         }
+        grad_y = Some(grad_next);
         t = t_next;
         x = xn;
         px = pn;

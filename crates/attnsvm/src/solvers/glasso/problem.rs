@@ -114,6 +114,11 @@ impl<'a> GlassoProblem<'a> {
         Self::new((inst.n, inst.t, inst.d), &inst.x, inst.y.clone(), 1, loss)
     }
 
+    /// The tokens, `N·n·d` values, row-major (sample, token, feature).
+    pub fn tokens(&self) -> &'a [f64] {
+        self.x
+    }
+
     /// Set the loss weight `w > 0` (`1`: corrected; [`PRINTED_LOSS_WEIGHT`]: as printed in (9)).
     pub fn with_loss_weight(mut self, w: f64) -> Result<Self> {
         if !(w.is_finite() && w > 0.0) {
@@ -223,6 +228,57 @@ impl<'a> GlassoProblem<'a> {
         }
     }
 
+    /// `(A·Z, Aᵀ h)` in one pass over `A`, with `h_il = coef(i·c + l, ŷ_il)` computed from each
+    /// prediction as soon as it is known, so every row `vec X_i` is read from memory once for both
+    /// products (the products are memory-bound at the sizes where time matters). With
+    /// `coef = |_, p| p` this is `AᵀA·Z`; FISTA passes the loss derivative at the next
+    /// extrapolated point. The sums are those of [`Self::predict`] and [`Self::gradient`].
+    pub fn predict_and_gradient(
+        &self,
+        z: &[f64],
+        coef: impl Fn(usize, f64) -> f64 + Sync,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let (m, c) = (self.block(), self.outputs);
+        assert_eq!(z.len(), c * m);
+        let mut p = vec![0.0; self.n_samples * c];
+        let accumulate = |mut grad: Vec<f64>, (i0, chunk): (usize, &mut [f64])| {
+            for (di, pi) in chunk.chunks_exact_mut(c).enumerate() {
+                let i = i0 * CHUNK + di;
+                let xi = &self.x[i * m..(i + 1) * m];
+                for (l, pil) in pi.iter_mut().enumerate() {
+                    *pil = dot(xi, &z[l * m..(l + 1) * m]);
+                    let h = coef(i * c + l, *pil);
+                    if h != 0.0 {
+                        axpy(h, xi, &mut grad[l * m..(l + 1) * m]);
+                    }
+                }
+            }
+            grad
+        };
+        let grad = if self.parallel() {
+            p.par_chunks_mut(CHUNK * c)
+                .enumerate()
+                .fold(|| vec![0.0; c * m], accumulate)
+                .reduce(
+                    || vec![0.0; c * m],
+                    |mut a, b| {
+                        axpy(1.0, &b, &mut a);
+                        a
+                    },
+                )
+        } else {
+            p.chunks_mut(CHUNK * c)
+                .enumerate()
+                .fold(vec![0.0; c * m], accumulate)
+        };
+        (p, grad)
+    }
+
+    /// `w ∂L(q, y_j)` for the flat index `j = i·c + l` of a prediction.
+    pub(crate) fn dloss_at(&self, j: usize, q: f64) -> f64 {
+        self.loss_weight * self.loss.derivative(q, self.y[j])
+    }
+
     /// Rayon pays off once a pass over `A` is large (here: more than ~2M values). The parallel
     /// `Aᵀg` sums per-task partial gradients in an order rayon chooses, so large solves agree
     /// between runs to rounding, not bit for bit; small ones are sequential and deterministic.
@@ -268,7 +324,7 @@ impl<'a> GlassoProblem<'a> {
                 break;
             }
             v.iter_mut().for_each(|a| *a /= nv);
-            let w = self.gradient(&self.predict(&v));
+            let (_, w) = self.predict_and_gradient(&v, |_, p| p);
             est = dot(&w, &v);
             v = w;
         }
