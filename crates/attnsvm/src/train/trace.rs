@@ -70,7 +70,7 @@ fn opt(x: Option<f64>) -> String {
 }
 
 impl Trajectory {
-    /// The trajectory as CSV (header [`CSV_HEADER`]; empty fields where a value does not apply).
+    /// The trajectory as CSV (header `CSV_HEADER`; empty fields where a value does not apply).
     pub fn to_csv(&self) -> String {
         let ln10 = std::f64::consts::LN_10;
         let mut s = String::from(CSV_HEADER);
