@@ -44,6 +44,7 @@ mod fista;
 mod loss;
 mod problem;
 pub mod recover;
+pub mod simplex;
 
 pub use loss::{ConvexLoss, Logistic, Squared};
 pub use problem::{Certificate, GlassoProblem, PRINTED_LOSS_WEIGHT};
