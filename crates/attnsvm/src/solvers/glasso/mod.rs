@@ -41,6 +41,7 @@
 //! ```
 
 mod fista;
+pub mod gated;
 mod loss;
 mod problem;
 pub mod recover;
