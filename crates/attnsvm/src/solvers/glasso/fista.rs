@@ -56,6 +56,7 @@ pub(crate) fn solve(
     s: &GlassoSettings,
     z0: Vec<f64>,
     lipschitz0: f64,
+    observe: &mut dyn FnMut(usize, &[f64]),
 ) -> Outcome {
     let start = Instant::now();
     let d = p.d;
@@ -161,6 +162,7 @@ pub(crate) fn solve(
         px = pn;
         obj_x = obj_n;
         history.push(obj_x);
+        observe(iterations, &x);
         since_check += 1;
         if since_check >= s.check_every || iterations >= s.max_iter {
             since_check = 0;

@@ -46,6 +46,7 @@ mod loss;
 mod problem;
 pub mod recover;
 pub mod simplex;
+pub mod softmax;
 
 pub use loss::{ConvexLoss, Logistic, Squared};
 pub use problem::{Certificate, GlassoProblem, PRINTED_LOSS_WEIGHT};
@@ -237,11 +238,17 @@ impl<'p, 'a> Glasso<'p, 'a> {
 
     /// Solve; the status says what the answer is.
     pub fn solve(&self) -> GlassoSolution {
+        self.solve_observed(|_, _| {})
+    }
+
+    /// [`Self::solve`], calling `observe(iteration, Z)` after every accepted step (e.g. to record
+    /// a test error against time; the observer's own time counts in `info.seconds`).
+    pub fn solve_observed(&self, mut observe: impl FnMut(usize, &[f64])) -> GlassoSolution {
         let start = Instant::now();
         let p = self.problem;
         let z0 = self.warm.clone().unwrap_or_else(|| vec![0.0; p.n_vars()]);
         let lip = self.lipschitz.unwrap_or_else(|| p.lipschitz_guess());
-        let out = fista::solve(p, self.beta, &self.settings, z0, lip);
+        let out = fista::solve(p, self.beta, &self.settings, z0, lip, &mut observe);
         let row_norms = p.group_norms(&out.z);
         let zt = self.settings.zero_tol;
         let active_groups = row_norms.iter().filter(|&&r| r > zt).count();

@@ -287,6 +287,17 @@ pub fn train_from(
     init: Vec<Head>,
     settings: &SimplexSettings,
 ) -> Result<SimplexSolution> {
+    train_observed(problem, beta, init, settings, |_, _| {})
+}
+
+/// [`train_from`], calling `observe(step, heads)` after every accepted step.
+pub fn train_observed(
+    problem: &GlassoProblem,
+    beta: f64,
+    init: Vec<Head>,
+    settings: &SimplexSettings,
+    mut observe: impl FnMut(usize, &[Head]),
+) -> Result<SimplexSolution> {
     settings.validate()?;
     check(problem, beta, &init)?;
     let mut heads = init;
@@ -358,6 +369,7 @@ pub fn train_from(
         (f, grad) = eval(problem, &heads, beta, true);
         debug_assert!(f == ft);
         history.push(f);
+        observe(iterations, &heads);
         if grad.iter().any(|g| {
             !g.output.is_finite() || g.value.iter().chain(&g.attention).any(|v| !v.is_finite())
         }) {
