@@ -11,6 +11,7 @@ mod cmd;
 mod config;
 mod error;
 mod figure;
+mod heatmap;
 mod output;
 mod plot;
 mod progress;

@@ -1,6 +1,7 @@
 //! The subcommands, one module each, and the small helpers their argument definitions share.
 
 pub mod convex;
+pub mod cx;
 pub mod demo;
 pub mod gen;
 pub mod mm;

@@ -36,6 +36,10 @@ pub enum Experiment {
     /// convergence, NGD vs GD, joint (v, p) training, the loss's influence.
     #[command(name = "max-margin")]
     MaxMargin(SuiteArgs),
+    /// "Convexifying Transformers": the convex program vs simplex and softmax attention on a
+    /// student–teacher task (error against time, attention maps), the β path, the width
+    /// counterexample and the loss-weight flag.
+    Convex(SuiteArgs),
 }
 
 /// The arguments of the experiment suites.
@@ -84,6 +88,12 @@ pub fn run(args: ReproArgs) -> Result<Outcome> {
             "max-margin",
             "Max-Margin Token Selection in Attention Mechanism: the experiments",
             crate::cmd::mm::experiments(),
+        ),
+        Experiment::Convex(a) => suite_cmd(
+            &a,
+            "convex",
+            "Convexifying Transformers: the experiments",
+            crate::cmd::cx::experiments(),
         ),
     }
 }

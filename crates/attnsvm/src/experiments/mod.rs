@@ -7,10 +7,12 @@
 //! | convergence rates of GD / NGD / Polyak / joint training | rates paper (spec `rates-and-convex.md`, Paper A) | [`rates`] |
 //! | GD paths vs SVM directions, local and multi-token convergence, ranks, regularization paths | "Transformers as SVMs" (spec `tf-as-svm.md` §4.1–4.5) | [`tf_svm`] |
 //! | the prompt `p`: global vs local convergence, NGD vs GD, joint `(v, p)`, loss dependence | "Max-Margin Token Selection" (spec `tf-as-svm.md` §4.6–4.9) | [`max_margin`] |
+//! | convex attention: student–teacher, β path, width and loss-weight discrepancies | "Convexifying Transformers" (spec `rates-and-convex.md`, Paper B) | [`convex`] |
 //!
 //! Shared here: [`Claim`], the unit of every report (a statement of a paper and what we measured),
 //! and the least-squares slope fit used to turn a recorded curve into a rate.
 
+pub mod convex;
 pub mod max_margin;
 pub mod rates;
 pub mod tf_svm;
