@@ -305,12 +305,85 @@ fn the_path_starts_at_zero_and_its_optimal_value_decreases_with_beta() {
     );
     assert_eq!(
         listing(&cwd.join("p")),
-        ["Z.npy", "Z_path.npy", "path.csv", "summary.json"]
+        ["Z.npy", "Z_path.npy", "heads.json", "path.csv", "summary.json"]
     );
     assert_eq!(s["path"].as_array().unwrap().len(), k);
 }
 
 // ---------- bad input: exit code 2, one line naming the culprit, nothing written ----------
+
+/// Program (14): the gates written are those of their generators, `Z` has a gate axis, the
+/// recovered heads reproduce the predictions and the objective, and every head sits behind a gate.
+#[test]
+fn gated_program_recovers_heads_behind_fixed_gates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let (nn, n, d, m) = (40, 5, 3, 3);
+    let x = planted(&cwd.join("inst"), (nn, n, d, 1), 8);
+    let s = convex(
+        cwd,
+        "g",
+        &[
+            "--beta",
+            "2",
+            "--loss",
+            "squared",
+            "--gates",
+            "3",
+            "--gate-seed",
+            "4",
+        ],
+    );
+    assert_eq!(s["program"], 14);
+    assert_eq!(s["status"], "Solved");
+    let z = npy::read_f64(&cwd.join("g/Z.npy")).unwrap();
+    assert_eq!(z.shape, vec![m, n, d]);
+    let (u1, u2, gates) = (
+        f64s(&cwd.join("g/u1.npy")),
+        f64s(&cwd.join("g/u2.npy")),
+        f64s(&cwd.join("g/gates.npy")),
+    );
+    let mut pred = vec![0.0; nn];
+    for i in 0..nn {
+        for j in 0..m {
+            let mut score = 0.0;
+            for k in 0..n {
+                for f in 0..d {
+                    score += u1[j * n + k] * x[(i * n + k) * d + f] * u2[j * d + f];
+                }
+            }
+            assert_eq!(gates[i * m + j], if score >= 0.0 { 1.0 } else { 0.0 });
+            let zj = &z.data[j * n * d..(j + 1) * n * d];
+            pred[i] += gates[i * m + j]
+                * x[i * n * d..(i + 1) * n * d]
+                    .iter()
+                    .zip(zj)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>();
+        }
+    }
+    // The objective recomputed from Z.npy and the gates.
+    let y = f64s(&cwd.join("inst/y.npy"));
+    let loss: f64 = pred.iter().zip(&y).map(|(p, t)| (p - t).powi(2)).sum();
+    let penalty: f64 = z
+        .data
+        .chunks(d)
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .sum();
+    let obj = num(&s["objective"]);
+    assert!((loss + 2.0 * penalty - obj).abs() <= 1e-9 * obj);
+    let r = &s["recovery"];
+    assert!(num(&r["heads"]) >= 1.0);
+    assert!(num(&r["max_prediction_difference"]) <= 1e-10);
+    assert!(num(&r["relative_objective_difference"]) <= 1e-12);
+    let heads = read_json(&cwd.join("g/heads.json"));
+    assert_eq!(heads.as_array().unwrap().len() as f64, num(&r["heads"]));
+    assert!(heads
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["gate"].as_u64().unwrap() < m as u64));
+}
 
 fn rejects(cwd: &Path, args: &[&str], culprits: &[&str]) {
     let before = listing(cwd);
@@ -374,6 +447,11 @@ fn rejects_bad_inputs() {
         &["--beta"],
     );
     rejects(cwd, &run(&["--beta", "1", "--loss", "hinge"]), &["hinge"]);
+    rejects(
+        cwd,
+        &run(&["--beta", "1", "--loss", "squared", "--gates", "0"]),
+        &["--gates 0"],
+    );
     rejects(
         cwd,
         &run(&["--beta", "1", "--loss", "squared", "--tol", "0"]),

@@ -6,17 +6,26 @@
 //! (12)  y (N, c): min_{Z_1..c} w Σ_i Σ_l L(⟨X_i, Z_l⟩_F, y_il)  + β Σ_l Σ_k ‖z_{l,k}‖₂
 //! ```
 //!
-//! at one β (`--beta`) or along a geometric β path from `β_max` down to `r·β_max`
+//! or, with `--gates M`, program (14) (attention + gated ReLU with `M` fixed gates
+//! `D_ij = 1[u_1jᵀ X_i u_2j ≥ 0]` from seeded Gaussian `u_1`, `u_2`), solved as (12) on gated token
+//! copies, at one β (`--beta`) or along a geometric β path from `β_max` down to `r·β_max`
 //! (`--beta-path K --beta-min-ratio r`, warm-started). `L` is the squared loss `(ŷ − y)²` (real
 //! targets) or the logistic loss (labels ±1); `w` is the loss weight, 1 (the corrected program,
 //! default) or 0.5 (as printed in (9)). Every solve carries its Fenchel duality-gap certificate.
-//! Every status exits 0; one that is not `Solved` gives a warning.
+//! Every status exits 0; one that is not `Solved` gives a warning. The heads of the non-convex
+//! model are recovered from the (last) solution (Proposition 1, corrected indexing: one one-hot
+//! head per nonzero group) and checked: `heads.json`, and in `summary.json` how far their
+//! predictions and objective are from the convex ones.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use attnsvm::data::npy;
+use attnsvm::solvers::glasso::gated::{
+    gated_objective, gated_predictions, recover_gated_heads, Gates,
+};
 use attnsvm::solvers::glasso::{
     path, Glasso, GlassoProblem, GlassoSettings, GlassoSolution, Logistic, Squared, Status,
 };
@@ -32,7 +41,10 @@ use crate::Outcome;
 #[command(
     after_help = "Input: DIR/X.npy (N, n, d) and DIR/y.npy, (N,) for scalar outputs (program (9)) \
     or (N, c) for c outputs (program (12)); real targets for the squared loss, ±1 for the logistic.
-Writes Z.npy ((n, d), or (c, n, d); on a path, the last point's), summary.json (status, objective, \
+With --gates M: program (14); Z gets a gate axis (M, n, d) or (c, M, n, d), and gates.npy (N, M), \
+    u1.npy (M, n), u2.npy (M, d) are written.
+Writes Z.npy ((n, d), or (c, n, d); on a path, the last point's), heads.json (the recovered \
+    one-hot heads: gate, token, value, output), summary.json (status, objective, \
     duality gap, β, β_max, active tokens, time) and, with --beta-path, path.csv (one row per β: \
     beta, objective, loss, penalty, duality_gap, relative_gap, active_tokens, status, iterations, \
     seconds) and Z_path.npy (K, n, d) or (K, c, n, d).
@@ -80,6 +92,12 @@ pub struct ConvexArgs {
     /// Seconds per solve; the last iterate is returned as MaxIterations [default: none]
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub time_limit: Option<f64>,
+    /// Program (14): M fixed gates from seeded Gaussian (u1, u2) in front of the heads
+    #[arg(long, value_name = "M")]
+    pub gates: Option<usize>,
+    /// Seed of the gate vectors u1, u2
+    #[arg(long, value_name = "S", requires = "gates", default_value_t = 0)]
+    pub gate_seed: u64,
     /// Output directory to create (replaces an earlier `convex` output there)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -184,7 +202,7 @@ struct ConvexSummary<'a> {
     tool: &'static str,
     command: &'static str,
     data: &'a Path,
-    /// `9` (scalar outputs) or `12` (vector outputs).
+    /// `9` (scalar outputs), `12` (vector outputs) or `14` (gated).
     program: u32,
     loss: &'a str,
     loss_weight: f64,
@@ -195,6 +213,10 @@ struct ConvexSummary<'a> {
     c: usize,
     beta_max: f64,
     settings: &'a GlassoSettings,
+    /// `M`, the number of gates of program (14).
+    gates: Option<usize>,
+    /// The heads recovered from the last solution, checked against it.
+    recovery: Recovery,
     /// The single solve, or the path's last (smallest β) point.
     #[serde(flatten)]
     last: Point,
@@ -232,11 +254,26 @@ pub fn run(args: ConvexArgs) -> Result<Outcome> {
         }
     }
     let loss_weight: f64 = args.loss_weight.parse()?;
+    if args.gates == Some(0) {
+        return Err(bad_input!(
+            "--gates 0: program (14) needs at least one gate"
+        ));
+    }
     let data = load(&args.data)?;
     let (nn, n, d, c) = data.dims;
+    let gates = match args.gates {
+        Some(m) => Gates::sample(&data.x, (nn, n, d), m, args.gate_seed)?,
+        None => Gates::open(nn, 1),
+    };
+    let m = gates.n_gates;
+    let tokens: Cow<[f64]> = if args.gates.is_some() {
+        Cow::Owned(gates.lift(&data.x, (nn, n, d))?)
+    } else {
+        Cow::Borrowed(&data.x)
+    };
     let problem = match args.loss.as_str() {
-        "logistic" => GlassoProblem::new((nn, n, d), &data.x, data.y.clone(), c, Logistic),
-        _ => GlassoProblem::new((nn, n, d), &data.x, data.y.clone(), c, Squared),
+        "logistic" => GlassoProblem::new((nn, m * n, d), &tokens, data.y.clone(), c, Logistic),
+        _ => GlassoProblem::new((nn, m * n, d), &tokens, data.y.clone(), c, Squared),
     }
     .map_err(|e| anyhow::Error::new(e).context(format!("{}", args.data.join("y.npy").display())))?
     .with_loss_weight(loss_weight)?;
@@ -271,11 +308,25 @@ pub fn run(args: ConvexArgs) -> Result<Outcome> {
     let zshape = |lead: Option<usize>| -> Vec<usize> {
         lead.into_iter()
             .chain((!data.scalar).then_some(c))
+            .chain(args.gates)
             .chain([n, d])
             .collect()
     };
     npy::write_f64(&dir.join("Z.npy"), &zshape(None), &last.z)?;
-    let mut files = vec!["Z.npy".to_string(), "summary.json".to_string()];
+    let (heads, recovery) = recover(&problem, &data, &gates, last)?;
+    write_json(&dir.join("heads.json"), &heads)?;
+    let mut files = vec![
+        "Z.npy".to_string(),
+        "summary.json".to_string(),
+        "heads.json".to_string(),
+    ];
+    if let Some((u1, u2)) = &gates.generators {
+        let open: Vec<f64> = gates.open.iter().map(|&o| f64::from(u8::from(o))).collect();
+        npy::write_f64(&dir.join("gates.npy"), &[nn, m], &open)?;
+        npy::write_f64(&dir.join("u1.npy"), &[m, n], u1)?;
+        npy::write_f64(&dir.join("u2.npy"), &[m, d], u2)?;
+        files.extend(["gates.npy", "u1.npy", "u2.npy"].map(String::from));
+    }
     let is_path = args.beta_path.is_some();
     if is_path {
         let all: Vec<f64> = solutions.iter().flat_map(|s| s.z.iter().copied()).collect();
@@ -292,7 +343,12 @@ pub fn run(args: ConvexArgs) -> Result<Outcome> {
         tool: TOOL,
         command: "convex",
         data: &args.data,
-        program: if data.scalar { 9 } else { 12 },
+        program: match (args.gates, data.scalar) {
+            (Some(_), _) => 14,
+            (None, true) => 9,
+            (None, false) => 12,
+        },
+        gates: args.gates,
         loss: &args.loss,
         loss_weight,
         n_samples: nn,
@@ -301,6 +357,7 @@ pub fn run(args: ConvexArgs) -> Result<Outcome> {
         c,
         beta_max,
         settings: &settings,
+        recovery,
         last: Point::of(last),
         path: is_path.then(|| solutions.iter().map(Point::of).collect()),
         time: start.elapsed().as_secs_f64(),
@@ -323,22 +380,80 @@ pub fn run(args: ConvexArgs) -> Result<Outcome> {
     }
     println!(
         "token group lasso ({}, w = {loss_weight}): {:?} at β = {:.6e} (β_max = {beta_max:.6e}), \
-         objective {:.10e}, duality gap {:.1e}, {} active tokens of {n}{}, {:.3} s; wrote {}",
+         objective {:.10e}, duality gap {:.1e}, {} active tokens of {}{}, {} recovered heads, {:.3} s; wrote {}",
         args.loss,
         last.status,
         last.beta,
         last.objective,
         last.certificate.gap,
         last.active_tokens,
+        m * n,
         if is_path {
             format!(" ({} points)", solutions.len())
         } else {
             String::new()
         },
+        summary.recovery.heads,
         summary.time,
         args.out.display()
     );
     Ok(Outcome::Done)
+}
+
+/// One recovered head in `heads.json`.
+#[derive(Debug, Serialize)]
+struct HeadOut {
+    gate: usize,
+    /// The token its one-hot attention selects.
+    token: usize,
+    value: Vec<f64>,
+    output: Vec<f64>,
+}
+
+/// How well the recovered heads reproduce the convex solution.
+#[derive(Debug, Serialize)]
+struct Recovery {
+    heads: usize,
+    /// `max_i,l |f_l(X_i) − ⟨X_i, Z_l⟩|` (the heads evaluated from the tokens).
+    max_prediction_difference: f64,
+    /// The non-convex objective ((8), (11) or (13)) at the heads.
+    nonconvex_objective: f64,
+    /// `|nonconvex − convex| / |convex|`.
+    relative_objective_difference: f64,
+}
+
+fn recover(
+    problem: &GlassoProblem,
+    data: &Data,
+    gates: &Gates,
+    sol: &GlassoSolution,
+) -> Result<(Vec<HeadOut>, Recovery)> {
+    let (nn, n, d, c) = data.dims;
+    let heads = recover_gated_heads(problem, gates, &sol.z)?;
+    let pred = gated_predictions(&data.x, (nn, n, d), c, gates, &heads)?;
+    let diff = pred
+        .iter()
+        .zip(&sol.predictions)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let obj = gated_objective(problem, &data.x, gates, &heads, sol.beta)?;
+    let out = heads
+        .iter()
+        .map(|h| HeadOut {
+            gate: h.gate,
+            token: h.attention.iter().position(|&a| a == 1.0).unwrap_or(0),
+            value: h.value.clone(),
+            output: h.output.clone(),
+        })
+        .collect();
+    let recovery = Recovery {
+        heads: heads.len(),
+        max_prediction_difference: diff,
+        nonconvex_objective: obj,
+        relative_objective_difference: (obj - sol.objective).abs()
+            / sol.objective.abs().max(1e-300),
+    };
+    Ok((out, recovery))
 }
 
 /// `path.csv`: one row per β, in the order solved (decreasing).
