@@ -305,7 +305,13 @@ fn the_path_starts_at_zero_and_its_optimal_value_decreases_with_beta() {
     );
     assert_eq!(
         listing(&cwd.join("p")),
-        ["Z.npy", "Z_path.npy", "heads.json", "path.csv", "summary.json"]
+        [
+            "Z.npy",
+            "Z_path.npy",
+            "heads.json",
+            "path.csv",
+            "summary.json"
+        ]
     );
     assert_eq!(s["path"].as_array().unwrap().len(), k);
 }

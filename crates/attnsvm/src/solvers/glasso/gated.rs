@@ -80,7 +80,7 @@ impl Gates {
     ) -> Result<Gates> {
         check_tokens(x, dims)?;
         let (nn, n, d) = dims;
-        if u1.is_empty() || u1.len() % n != 0 || u2.len() * n != u1.len() * d {
+        if u1.is_empty() || !u1.len().is_multiple_of(n) || u2.len() * n != u1.len() * d {
             return Err(invalid!(
                 "gates: u1 has {} values and u2 {}, expected m·n and m·d with n = {n}, d = {d}, m ≥ 1",
                 u1.len(),
@@ -173,7 +173,7 @@ pub struct GatedHead {
 /// The shape `(N, n, d)` of the original tokens of a lifted problem.
 fn original_dims(problem: &GlassoProblem, gates: &Gates) -> Result<(usize, usize, usize)> {
     let m = gates.n_gates;
-    if gates.n_samples != problem.n_samples || problem.n_tokens % m != 0 {
+    if gates.n_samples != problem.n_samples || !problem.n_tokens.is_multiple_of(m) {
         return Err(invalid!(
             "gated program: {} gates for N = {} do not fit a problem with N = {} and {} lifted tokens",
             m,

@@ -109,14 +109,16 @@ impl SoftmaxSettings {
                 self.optimizer
             ));
         }
-        if self.max_iter == 0 || !(self.tol >= 0.0) {
+        if self.max_iter == 0 || self.tol.is_nan() || self.tol < 0.0 {
             return Err(invalid!(
                 "softmax attention: max_iter must be ≥ 1 and tol ≥ 0"
             ));
         }
-        if !(self.init_scale > 0.0 && self.init_scale.is_finite())
-            || !(self.key_decay >= 0.0 && self.key_decay.is_finite())
-        {
+        let scales_ok = self.init_scale > 0.0
+            && self.init_scale.is_finite()
+            && self.key_decay >= 0.0
+            && self.key_decay.is_finite();
+        if !scales_ok {
             return Err(invalid!(
                 "softmax attention: init_scale = {} must be positive and key_decay = {} ≥ 0",
                 self.init_scale,
@@ -270,9 +272,9 @@ fn eval(
             for (k, t) in xi.chunks_exact(d).enumerate() {
                 let cv = gi * hd.output * si[k];
                 let cp = cv * (ui[k] - m);
-                for f in 0..d {
-                    gr.value[f] += cv * t[f];
-                    gr.key[f] += cp * t[f];
+                for ((gv, gk), &tf) in gr.value.iter_mut().zip(gr.key.iter_mut()).zip(t) {
+                    *gv += cv * tf;
+                    *gk += cp * tf;
                 }
             }
         }
