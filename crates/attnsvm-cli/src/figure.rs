@@ -12,8 +12,7 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::output::write_atomically;
-use crate::plot::{draw_err, linear_label, pow10_label, register_font};
+use crate::plot::{draw_err, linear_label, pow10_label, write_figure, Figure};
 
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +100,18 @@ impl XyPanel {
     }
 }
 
+struct XyFigure<'a> {
+    title: &'a str,
+    panels: &'a [XyPanel],
+    rows: usize,
+}
+
+impl Figure for XyFigure<'_> {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        draw(root, self.title, self.panels, self.rows)
+    }
+}
+
 /// Draw `panels` on a grid of `rows` rows into `dir/stem.png` and `dir/stem.svg`.
 pub fn plot_xy(
     dir: &Path,
@@ -110,31 +121,12 @@ pub fn plot_xy(
     rows: usize,
     size: (u32, u32),
 ) -> Result<[PathBuf; 2]> {
-    register_font()?;
-    let (png, svg) = (
-        dir.join(format!("{stem}.png")),
-        dir.join(format!("{stem}.svg")),
-    );
-    write_atomically(&png, |tmp| {
-        draw(
-            &BitMapBackend::new(tmp, size).into_drawing_area(),
-            title,
-            panels,
-            rows,
-        )
-    })?;
-    write_atomically(&svg, |tmp| {
-        let mut text = String::new();
-        draw(
-            &SVGBackend::with_string(&mut text, size).into_drawing_area(),
-            title,
-            panels,
-            rows,
-        )?;
-        attnsvm::data::npy::write_text(tmp, &text)?;
-        Ok(())
-    })?;
-    Ok([png, svg])
+    let fig = XyFigure {
+        title,
+        panels,
+        rows,
+    };
+    write_figure(dir, stem, size, &fig)
 }
 
 /// The padded range of `values` (a band around a constant).

@@ -8,8 +8,7 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::output::write_atomically;
-use crate::plot::{draw_err, register_font};
+use crate::plot::{draw_err, write_figure, Figure};
 
 /// One matrix.
 pub struct HeatPanel {
@@ -22,6 +21,18 @@ pub struct HeatPanel {
     pub col_label: String,
 }
 
+struct HeatFigure<'a> {
+    title: &'a str,
+    panels: &'a [HeatPanel],
+    grid_rows: usize,
+}
+
+impl Figure for HeatFigure<'_> {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        draw(root, self.title, self.panels, self.grid_rows)
+    }
+}
+
 /// Draw `panels` on a grid of `grid_rows` rows into `dir/stem.png` and `dir/stem.svg`.
 pub fn plot_heatmaps(
     dir: &Path,
@@ -31,31 +42,12 @@ pub fn plot_heatmaps(
     grid_rows: usize,
     size: (u32, u32),
 ) -> Result<[PathBuf; 2]> {
-    register_font()?;
-    let (png, svg) = (
-        dir.join(format!("{stem}.png")),
-        dir.join(format!("{stem}.svg")),
-    );
-    write_atomically(&png, |tmp| {
-        draw(
-            &BitMapBackend::new(tmp, size).into_drawing_area(),
-            title,
-            panels,
-            grid_rows,
-        )
-    })?;
-    write_atomically(&svg, |tmp| {
-        let mut text = String::new();
-        draw(
-            &SVGBackend::with_string(&mut text, size).into_drawing_area(),
-            title,
-            panels,
-            grid_rows,
-        )?;
-        attnsvm::data::npy::write_text(tmp, &text)?;
-        Ok(())
-    })?;
-    Ok([png, svg])
+    let fig = HeatFigure {
+        title,
+        panels,
+        grid_rows,
+    };
+    write_figure(dir, stem, size, &fig)
 }
 
 /// White → dark blue.

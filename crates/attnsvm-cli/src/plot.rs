@@ -357,6 +357,46 @@ pub fn plot_run(run_dir: &Path, name: &Path) -> Result<[PathBuf; 2]> {
     plot_panels(run_dir, "trace", &title, &panels(&trace), SIZE)
 }
 
+/// A figure that can draw itself on any plotters backend (PNG and SVG alike).
+pub trait Figure {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+/// Write `fig` to `dir/stem.png` and `dir/stem.svg`, each atomically; return their paths.
+pub fn write_figure(
+    dir: &Path,
+    stem: &str,
+    size: (u32, u32),
+    fig: &impl Figure,
+) -> Result<[PathBuf; 2]> {
+    register_font()?;
+    let (png, svg) = (
+        dir.join(format!("{stem}.png")),
+        dir.join(format!("{stem}.svg")),
+    );
+    write_atomically(&png, |tmp| {
+        fig.draw_on(&BitMapBackend::new(tmp, size).into_drawing_area())
+    })?;
+    write_atomically(&svg, |tmp| {
+        let mut text = String::new();
+        fig.draw_on(&SVGBackend::with_string(&mut text, size).into_drawing_area())?;
+        attnsvm::data::npy::write_text(tmp, &text)?;
+        Ok(())
+    })?;
+    Ok([png, svg])
+}
+
+struct PanelFigure<'a> {
+    title: &'a str,
+    panels: &'a [Panel],
+}
+
+impl Figure for PanelFigure<'_> {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        draw(root, self.title, self.panels)
+    }
+}
+
 /// Draw `panels` side by side into `dir/stem.png` and `dir/stem.svg`; return their paths.
 pub fn plot_panels(
     dir: &Path,
@@ -365,26 +405,7 @@ pub fn plot_panels(
     panels: &[Panel],
     size: (u32, u32),
 ) -> Result<[PathBuf; 2]> {
-    register_font()?;
-    let (png, svg) = (
-        dir.join(format!("{stem}.png")),
-        dir.join(format!("{stem}.svg")),
-    );
-    write_atomically(&png, |tmp| {
-        let backend = BitMapBackend::new(tmp, size);
-        draw(&backend.into_drawing_area(), title, panels)
-    })?;
-    write_atomically(&svg, |tmp| {
-        let mut text = String::new();
-        draw(
-            &SVGBackend::with_string(&mut text, size).into_drawing_area(),
-            title,
-            panels,
-        )?;
-        attnsvm::data::npy::write_text(tmp, &text)?;
-        Ok(())
-    })?;
-    Ok([png, svg])
+    write_figure(dir, stem, size, &PanelFigure { title, panels })
 }
 
 #[cfg(test)]

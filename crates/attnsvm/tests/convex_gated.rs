@@ -10,15 +10,11 @@ use attnsvm::solvers::glasso::gated::{
 use attnsvm::solvers::glasso::{
     Glasso, GlassoProblem, GlassoSettings, GlassoSolution, Logistic, Squared, Status,
 };
+mod common;
+
+use common::random_vec as gaussians;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
-
-fn gaussians(rng: &mut ChaCha8Rng, len: usize) -> Vec<f64> {
-    (0..len)
-        .map(|_| rng.sample::<f64, _>(StandardNormal))
-        .collect()
-}
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter()

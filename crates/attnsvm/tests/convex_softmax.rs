@@ -8,15 +8,11 @@ use attnsvm::solvers::glasso::softmax::{
     SoftmaxSettings, SoftmaxStatus,
 };
 use attnsvm::solvers::glasso::{GlassoProblem, Logistic, Squared};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
+mod common;
 
-fn gaussians(rng: &mut ChaCha8Rng, len: usize) -> Vec<f64> {
-    (0..len)
-        .map(|_| rng.sample::<f64, _>(StandardNormal))
-        .collect()
-}
+use common::random_vec as gaussians;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 #[test]
 fn the_gradient_matches_central_differences() {

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::experiments::Claim;
 use crate::solvers::glasso::recover::{head_predictions, recover_heads, Head};
 use crate::solvers::glasso::simplex::{self, SimplexSettings};
-use crate::solvers::glasso::softmax::{self, SoftmaxSettings};
+use crate::solvers::glasso::softmax::{self, SoftmaxHead, SoftmaxSettings};
 use crate::solvers::glasso::{Glasso, GlassoProblem, GlassoSettings};
 
 /// One recorded point of a training run.
@@ -204,7 +204,7 @@ pub fn student_teacher(
     ));
     let mut done = 2;
     for &seed in &st.seeds {
-        let (curve, heads) = simplex_run(&train, &test, &t, beta, &st, seed)?;
+        let (curve, heads) = simplex_run((&t, &train, &test), beta, &st, seed)?;
         curves.push(curve);
         if seed == st.seeds[0] {
             let w: Vec<f64> = heads.iter().flat_map(|h| h.attention.clone()).collect();
@@ -215,7 +215,7 @@ pub fn student_teacher(
         step(done)?;
     }
     for &seed in &st.seeds {
-        let (curve, heads) = softmax_run(&train, &test, &t, beta, &st, seed)?;
+        let (curve, heads) = softmax_run((&t, &train, &test), beta, &st, seed)?;
         curves.push(curve);
         if seed == st.seeds[0] {
             maps.push(softmax_map(
@@ -287,101 +287,108 @@ fn convex_run(t: &Task, train: &GlassoProblem, test: &GlassoProblem, beta: f64) 
     })
 }
 
+/// What a non-convex trainer returns: final heads, objective, accepted steps, status.
+type Trained<H> = (Vec<H>, f64, usize, String);
+
+/// Train one non-convex student from `init` with `fit(init, observe)`, recording its errors.
+fn student_run<H>(
+    model: &str,
+    seed: u64,
+    (t, train, test): (&Task, &GlassoProblem, &GlassoProblem),
+    init: Vec<H>,
+    predict: impl Fn(&GlassoProblem, &[H]) -> Result<Vec<f64>>,
+    fit: impl FnOnce(Vec<H>, &mut dyn FnMut(usize, &[H])) -> Result<Trained<H>>,
+) -> Result<(Curve, Vec<H>)> {
+    let errs = |heads: &[H]| {
+        let e = |split: &Split, p: &GlassoProblem| {
+            predict(p, heads).map_or(f64::NAN, |pr| split.mse(&pr))
+        };
+        (e(&t.train, train), e(&t.test, test))
+    };
+    let n_heads = init.len();
+    let mut rec = Recorder::new();
+    rec.record(0, true, || errs(&init));
+    let (heads, objective, iterations, status) =
+        fit(init, &mut |it, heads| rec.record(it, false, || errs(heads)))?;
+    rec.record(iterations, true, || errs(&heads));
+    let curve = Curve {
+        model: model.into(),
+        seed,
+        heads: n_heads,
+        points: rec.points,
+        objective,
+        status,
+    };
+    Ok((curve, heads))
+}
+
 fn simplex_run(
-    train: &GlassoProblem,
-    test: &GlassoProblem,
-    t: &Task,
+    problems: (&Task, &GlassoProblem, &GlassoProblem),
     beta: f64,
     st: &Students,
     seed: u64,
 ) -> Result<(Curve, Vec<Head>)> {
+    let train = problems.1;
     let s = SimplexSettings {
         max_iter: st.iters,
         seed,
         ..SimplexSettings::default()
     };
     let init = simplex::random_heads(train.n_tokens, train.d, st.heads, s.init_scale, seed);
-    let mut rec = Recorder::new();
-    let errs = |heads: &[Head], split: &Split, p: &GlassoProblem| {
-        head_predictions(p, heads)
-            .map(|pr| split.mse(&pr))
-            .unwrap_or(f64::NAN)
-    };
-    rec.record(0, true, || {
-        (errs(&init, &t.train, train), errs(&init, &t.test, test))
-    });
-    let sol = simplex::train_observed(train, beta, init, &s, |it, heads| {
-        rec.record(it, false, || {
-            (errs(heads, &t.train, train), errs(heads, &t.test, test))
-        })
-    })?;
-    rec.record(sol.iterations, true, || {
-        (
-            errs(&sol.heads, &t.train, train),
-            errs(&sol.heads, &t.test, test),
-        )
-    });
-    let curve = Curve {
-        model: "simplex".into(),
+    student_run(
+        "simplex",
         seed,
-        heads: st.heads,
-        points: rec.points,
-        objective: sol.objective,
-        status: format!("{:?}", sol.status),
-    };
-    Ok((curve, sol.heads))
+        problems,
+        init,
+        head_predictions,
+        |init, observe| {
+            let sol = simplex::train_observed(train, beta, init, &s, observe)?;
+            Ok((
+                sol.heads,
+                sol.objective,
+                sol.iterations,
+                format!("{:?}", sol.status),
+            ))
+        },
+    )
 }
 
 fn softmax_run(
-    train: &GlassoProblem,
-    test: &GlassoProblem,
-    t: &Task,
+    problems: (&Task, &GlassoProblem, &GlassoProblem),
     beta: f64,
     st: &Students,
     seed: u64,
-) -> Result<(Curve, Vec<softmax::SoftmaxHead>)> {
+) -> Result<(Curve, Vec<SoftmaxHead>)> {
+    let train = problems.1;
     let s = SoftmaxSettings {
         max_iter: st.iters,
         seed,
         ..SoftmaxSettings::default()
     };
-    let mut rec = Recorder::new();
-    let errs = |heads: &[softmax::SoftmaxHead], split: &Split, p: &GlassoProblem| {
-        softmax::predictions(p, heads)
-            .map(|pr| split.mse(&pr))
-            .unwrap_or(f64::NAN)
-    };
     let init = softmax::random_heads(train.d, st.heads, s.init_scale, seed);
-    rec.record(0, true, || {
-        (errs(&init, &t.train, train), errs(&init, &t.test, test))
-    });
-    let sol = softmax::train(train, beta, st.heads, &s, |it, heads| {
-        rec.record(it, false, || {
-            (errs(heads, &t.train, train), errs(heads, &t.test, test))
-        })
-    })?;
-    rec.record(sol.iterations, true, || {
-        (
-            errs(&sol.heads, &t.train, train),
-            errs(&sol.heads, &t.test, test),
-        )
-    });
-    let curve = Curve {
-        model: "softmax".into(),
+    student_run(
+        "softmax",
         seed,
-        heads: st.heads,
-        points: rec.points,
-        objective: sol.objective,
-        status: format!("{:?}", sol.status),
-    };
-    Ok((curve, sol.heads))
+        problems,
+        init,
+        softmax::predictions,
+        |init, observe| {
+            let sol = softmax::train_from(train, beta, init, &s, observe)?;
+            Ok((
+                sol.heads,
+                sol.objective,
+                sol.iterations,
+                format!("{:?}", sol.status),
+            ))
+        },
+    )
 }
 
 /// The mean attention of softmax heads over the samples of `p`, with the mean per-sample entropy.
 fn softmax_map(
     model: &str,
     p: &GlassoProblem,
-    heads: &[softmax::SoftmaxHead],
+    heads: &[SoftmaxHead],
     n: usize,
 ) -> Result<AttentionMap> {
     let s = softmax::attention(p, heads)?;

@@ -329,16 +329,28 @@ pub fn train(
     beta: f64,
     h: usize,
     settings: &SoftmaxSettings,
+    observe: impl FnMut(usize, &[SoftmaxHead]),
+) -> Result<SoftmaxSolution> {
+    settings.validate()?;
+    let init = random_heads(problem.d, h, settings.init_scale, settings.seed);
+    train_from(problem, beta, init, settings, observe)
+}
+
+/// Train from the given heads, calling `observe(step, heads)` after every step.
+pub fn train_from(
+    problem: &GlassoProblem,
+    beta: f64,
+    init: Vec<SoftmaxHead>,
+    settings: &SoftmaxSettings,
     mut observe: impl FnMut(usize, &[SoftmaxHead]),
 ) -> Result<SoftmaxSolution> {
     settings.validate()?;
-    if !(beta >= 0.0 && beta.is_finite()) || h == 0 {
+    if !(beta >= 0.0 && beta.is_finite()) || init.is_empty() {
         return Err(invalid!(
-            "softmax attention: β = {beta} must be ≥ 0 and finite, h = {h} ≥ 1"
+            "softmax attention: β = {beta} must be ≥ 0 and finite, with at least one head"
         ));
     }
     let d = problem.d;
-    let init = random_heads(d, h, settings.init_scale, settings.seed);
     check(problem, &init)?;
     let mut theta = flatten(&init);
     let (mut m1, mut m2) = (vec![0.0; theta.len()], vec![0.0; theta.len()]);
