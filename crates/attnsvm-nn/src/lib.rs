@@ -1,0 +1,26 @@
+//! # attnsvm-nn
+//!
+//! Transformer encoder classifiers with pluggable attention, on burn's pure-Rust `flex` CPU
+//! backend with autodiff (spec `primal-dual.md`): the attention kinds that the primal-dual view
+//! derives as support-vector expansions, the shipped classification data, and a seeded AdamW
+//! training loop. burn is pinned (`=0.22.1`); this crate is the only one that builds it.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`attention`] | multi-head attention: softmax and linear (`elu + 1` features), padding masks |
+//! | [`model`] | the pre-norm encoder classifier, mean pooling over valid tokens |
+//! | [`data`] | digits (patch tokens) and JapaneseVowels (padded series) from `data/` |
+//! | [`train`] | AdamW, warm-up + cosine schedule, per-epoch metrics |
+//!
+//! Status: the Attention-BN / Attention-SH kinds, sparse attention, checkpointing and the
+//! `repro primal-dual` experiments are not built yet.
+
+pub mod attention;
+pub mod data;
+pub mod model;
+pub mod train;
+
+/// The CPU device: burn's `flex` backend with autodiff (f32).
+pub fn cpu() -> burn::tensor::Device {
+    burn::tensor::Device::flex().autodiff()
+}

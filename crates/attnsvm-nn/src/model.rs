@@ -1,0 +1,111 @@
+//! A transformer encoder classifier with pluggable attention (spec `primal-dual.md` §2.6):
+//!
+//! ```text
+//! tokens [B, N, F] → Linear(F → D) + learned position embedding
+//!   → L × { x + Attention(LN(x)),  x + FF(LN(x)) }      (pre-norm; FF = Linear → GELU → Linear)
+//!   → LN → mean over the valid tokens → Linear(D → classes)
+//! ```
+//!
+//! Padding (`pad[b, t] = true`) is respected everywhere: attention gives padded keys no weight and
+//! the pooling averages valid tokens only, so the logits do not depend on padded content.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+use crate::attention::{Attention, AttentionConfig, AttentionKind};
+
+/// The classifier's shape.
+#[derive(Config, Debug)]
+pub struct ClassifierConfig {
+    /// Features per input token.
+    pub features: usize,
+    /// Tokens per sequence (the position table's length).
+    pub max_len: usize,
+    pub classes: usize,
+    #[config(default = 32)]
+    pub d_model: usize,
+    #[config(default = 4)]
+    pub n_heads: usize,
+    #[config(default = 2)]
+    pub layers: usize,
+    /// Hidden width of the feed-forward blocks, as a multiple of `d_model`.
+    #[config(default = 2)]
+    pub ff_mult: usize,
+    #[config(default = "AttentionKind::Softmax")]
+    pub attention: AttentionKind,
+}
+
+/// One pre-norm encoder block.
+#[derive(Module, Debug)]
+pub struct Block {
+    pub norm1: LayerNorm,
+    pub attention: Attention,
+    pub norm2: LayerNorm,
+    pub ff_in: Linear,
+    pub ff_out: Linear,
+    pub gelu: Gelu,
+}
+
+/// The classifier.
+#[derive(Module, Debug)]
+pub struct Classifier {
+    pub embed: Linear,
+    pub position: Embedding,
+    pub blocks: Vec<Block>,
+    pub norm: LayerNorm,
+    pub head: Linear,
+}
+
+impl ClassifierConfig {
+    /// Build with burn's default initializers on `device` (seed the device first for a
+    /// reproducible init).
+    pub fn init(&self, device: &Device) -> Classifier {
+        let d = self.d_model;
+        let blocks = (0..self.layers)
+            .map(|_| Block {
+                norm1: LayerNormConfig::new(d).init(device),
+                attention: AttentionConfig::new(d, self.n_heads, self.attention).init(device),
+                norm2: LayerNormConfig::new(d).init(device),
+                ff_in: LinearConfig::new(d, d * self.ff_mult).init(device),
+                ff_out: LinearConfig::new(d * self.ff_mult, d).init(device),
+                gelu: Gelu::new(),
+            })
+            .collect();
+        Classifier {
+            embed: LinearConfig::new(self.features, d).init(device),
+            position: EmbeddingConfig::new(self.max_len, d).init(device),
+            blocks,
+            norm: LayerNormConfig::new(d).init(device),
+            head: LinearConfig::new(d, self.classes).init(device),
+        }
+    }
+}
+
+impl Classifier {
+    /// Logits `[B, classes]` of tokens `x` (`[B, N, F]`) with padding mask `pad` (`[B, N]`).
+    pub fn forward(&self, x: Tensor<3>, pad: Option<Tensor<2, Bool>>) -> Tensor<2> {
+        let [b, n, _] = x.dims();
+        let device = x.device();
+        let positions = Tensor::<1, Int>::arange(0..n as i64, &device).reshape([1, n]);
+        let mut h = self.embed.forward(x) + self.position.forward(positions);
+        for blk in &self.blocks {
+            h = h.clone() + blk.attention.forward(blk.norm1.forward(h.clone()), pad.clone());
+            let f = blk.ff_out.forward(blk.gelu.forward(blk.ff_in.forward(blk.norm2.forward(h.clone()))));
+            h = h + f;
+        }
+        let h = self.norm.forward(h);
+        let d = h.dims()[2];
+        let pooled = match pad {
+            None => h.mean_dim(1),
+            Some(pad) => {
+                // Valid = 1, padded = 0; the average runs over the valid tokens only.
+                let valid = Tensor::<3>::ones([b, n, 1], &device).mask_fill(pad.unsqueeze_dim::<3>(2), 0.0);
+                let count = valid.clone().sum_dim(1);
+                (h * valid.expand([b, n, d])).sum_dim(1).div(count.expand([b, 1, d]))
+            }
+        };
+        self.head.forward(pooled.reshape([b, d]))
+    }
+}
