@@ -14,7 +14,7 @@ pub mod prompt;
 mod scaled;
 
 pub use loss::{softplus, Loss};
-pub use objective::{Evaluation, Objective};
+pub use objective::{log_sum_exp, Evaluation, Objective};
 pub use scaled::Scaled;
 
 use faer::Mat;
