@@ -118,20 +118,30 @@ pub fn attention_cost(
         4.0 * nf * d * d
     };
     let (core_macs, exps, attention_memory) = match (cfg.kernel, cfg.sparsity) {
-        (Kernel::Softmax, Sparsity::Dense) => {
-            (2.0 * nf * nf * d * rho, h * nf * nf * rho, h * nf * nf * rho)
-        }
+        (Kernel::Softmax, Sparsity::Dense) => (
+            2.0 * nf * nf * d * rho,
+            h * nf * nf * rho,
+            h * nf * nf * rho,
+        ),
         (Kernel::EluPlusOne, Sparsity::Dense) => {
             (nf * d * (dh + 1.0) * (1.0 + rho), 0.0, d * (dh + 1.0))
         }
         (kernel, Sparsity::TopK(k)) => {
             let k = k.min(n) as f64;
-            let e = if kernel == Kernel::Softmax { h * nf * k } else { 0.0 };
+            let e = if kernel == Kernel::Softmax {
+                h * nf * k
+            } else {
+                0.0
+            };
             (nf * nf * d + nf * k * d, e, h * nf * k)
         }
         (kernel, Sparsity::Window(w)) => {
             let p = window_pairs(n, w);
-            let e = if kernel == Kernel::Softmax { h * p } else { 0.0 };
+            let e = if kernel == Kernel::Softmax {
+                h * p
+            } else {
+                0.0
+            };
             (2.0 * p * d, e, h * p)
         }
     };

@@ -215,8 +215,7 @@ impl AttentionConfig {
             if !(bn.eps >= 0.0 && bn.eps.is_finite()) {
                 return Err(invalid!("attention: BN eps = {} must be ≥ 0", bn.eps));
             }
-            if bn.scope == BnScope::Neighbourhood && !matches!(self.sparsity, Sparsity::Window(_))
-            {
+            if bn.scope == BnScope::Neighbourhood && !matches!(self.sparsity, Sparsity::Window(_)) {
                 return Err(invalid!(
                     "attention: BN scope `neighbourhood` needs a local-window sparsity"
                 ));
@@ -261,8 +260,10 @@ pub struct AttentionOutput {
     pub counts: Counts,
 }
 
-/// Attention of one sequence: `q`, `k` are `N × H·d`, `v` is `N × H·d_v`, `valid` the padding
-/// mask (`None`: every token valid). Shape mismatches, non-finite inputs, a sequence with no
+/// Attention of one sequence: `q` is `M × H·d`, `k` is `N × H·d`, `v` is `N × H·d_v`, `valid` the
+/// padding mask of the `N` keys (`None`: every token valid). Self-attention has `M = N` and the
+/// mask then marks the query rows too; with `M ≠ N` (cross-attention) every query is evaluated.
+/// A local window compares query row `i` with key row `j`. Shape mismatches, non-finite inputs, a sequence with no
 /// valid token or a zero key variance with `eps = 0` are errors.
 pub fn attention(
     cfg: &AttentionConfig,
@@ -271,19 +272,24 @@ pub fn attention(
     v: &Mat<f64>,
     valid: Option<&[bool]>,
 ) -> Result<AttentionOutput> {
-    let n = q.nrows();
+    let (m, n) = (q.nrows(), k.nrows());
     check_inputs(cfg, q, k, v, valid)?;
     let all_valid = vec![true; n];
     let valid = valid.unwrap_or(&all_valid);
+    let query_valid = if m == n {
+        valid.to_vec()
+    } else {
+        vec![true; m]
+    };
     let (dh, dv) = (q.ncols() / cfg.heads, v.ncols() / cfg.heads);
-    let mut out = Mat::zeros(n, v.ncols());
+    let mut out = Mat::zeros(m, v.ncols());
     let mut counts = Counts::default();
     for h in 0..cfg.heads {
         let block = |m: &Mat<f64>, w: usize| m.subcols(h * w, w).to_owned();
         let head = Head::new(cfg, h, block(q, dh), block(k, dh), block(v, dv), valid)?;
         counts.key_lengths.push(head.keys.nrows());
-        let o = head.forward(cfg, valid, &mut counts)?;
-        for i in 0..n {
+        let o = head.forward(cfg, &query_valid, &mut counts)?;
+        for i in 0..m {
             for c in 0..dv {
                 out[(i, h * dv + c)] = o[(i, c)];
             }
@@ -299,12 +305,12 @@ fn check_inputs(
     v: &Mat<f64>,
     valid: Option<&[bool]>,
 ) -> Result<()> {
-    let n = q.nrows();
+    let n = k.nrows();
     cfg.validate(n)?;
-    if k.nrows() != n || v.nrows() != n || q.ncols() != k.ncols() {
+    if v.nrows() != n || q.ncols() != k.ncols() || q.nrows() == 0 {
         return Err(invalid!(
-            "attention: Q is {}×{}, K {}×{}, V {}×{}; Q and K must match and all need N rows",
-            n,
+            "attention: Q is {}×{}, K {}×{}, V {}×{}; K and V need the same rows, Q and K the same width",
+            q.nrows(),
             q.ncols(),
             k.nrows(),
             k.ncols(),
@@ -359,7 +365,11 @@ pub fn elu_plus_one(x: f64) -> f64 {
 }
 
 /// Per-dimension mean and `s = √(σ² + eps)` (biased variance) of the rows `members` of `keys`.
-pub fn key_statistics(keys: &Mat<f64>, members: &[usize], eps: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn key_statistics(
+    keys: &Mat<f64>,
+    members: &[usize],
+    eps: f64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let m = members.len() as f64;
     let d = keys.ncols();
     let mut mu = vec![0.0; d];
@@ -383,7 +393,11 @@ pub fn key_statistics(keys: &Mat<f64>, members: &[usize], eps: f64) -> Result<(V
 
 fn normalize(x: &[f64], stats: &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
     let (mu, s) = stats;
-    x.iter().zip(mu).zip(s).map(|((x, m), s)| (x - m) / s).collect()
+    x.iter()
+        .zip(mu)
+        .zip(s)
+        .map(|((x, m), s)| (x - m) / s)
+        .collect()
 }
 
 fn row(m: &Mat<f64>, i: usize) -> Vec<f64> {
@@ -435,7 +449,8 @@ impl Head {
         };
         let apply = |m: &Mat<f64>| match &stats {
             Some(st) => {
-                let rows: Vec<Vec<f64>> = (0..m.nrows()).map(|i| normalize(&row(m, i), st)).collect();
+                let rows: Vec<Vec<f64>> =
+                    (0..m.nrows()).map(|i| normalize(&row(m, i), st)).collect();
                 Mat::from_fn(m.nrows(), m.ncols(), |i, c| rows[i][c])
             }
             None => m.clone(),
@@ -450,7 +465,12 @@ impl Head {
         })
     }
 
-    fn forward(&self, cfg: &AttentionConfig, valid: &[bool], counts: &mut Counts) -> Result<Mat<f64>> {
+    fn forward(
+        &self,
+        cfg: &AttentionConfig,
+        valid: &[bool],
+        counts: &mut Counts,
+    ) -> Result<Mat<f64>> {
         let (n, dv) = (self.queries.nrows(), self.values.ncols());
         if cfg.kernel == Kernel::EluPlusOne && cfg.sparsity == Sparsity::Dense {
             return Ok(self.linear_dense(valid, counts));
@@ -508,7 +528,13 @@ impl Head {
                 let fq: Vec<f64> = q.iter().map(|&x| elu_plus_one(x)).collect();
                 members
                     .iter()
-                    .map(|&j| keys[j].iter().zip(&fq).map(|(&x, f)| elu_plus_one(x) * f).sum())
+                    .map(|&j| {
+                        keys[j]
+                            .iter()
+                            .zip(&fq)
+                            .map(|(&x, f)| elu_plus_one(x) * f)
+                            .sum()
+                    })
                     .collect()
             }
         }
@@ -573,7 +599,11 @@ fn weighted_sum(
 ) {
     let dv = values.ncols();
     for c in 0..dv {
-        out[(i, c)] = members.iter().zip(w).map(|(&j, w)| w * values[(j, c)]).sum();
+        out[(i, c)] = members
+            .iter()
+            .zip(w)
+            .map(|(&j, w)| w * values[(j, c)])
+            .sum();
     }
     counts.core_macs += (members.len() * dv) as u64;
     counts.attention_elements += members.len() as u64;

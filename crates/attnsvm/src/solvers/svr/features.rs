@@ -73,7 +73,12 @@ impl ExpFeatureMap {
             .collect();
         self.indices
             .iter()
-            .map(|l| l.iter().zip(&powers).map(|(&p, row)| row[p as usize]).product())
+            .map(|l| {
+                l.iter()
+                    .zip(&powers)
+                    .map(|(&p, row)| row[p as usize])
+                    .product()
+            })
             .collect()
     }
 }
@@ -148,7 +153,9 @@ impl PrimalLayer {
         let z: Vec<f64> = (0..dphi).map(|a| phis.iter().map(|p| p[a]).sum()).collect();
         let h: Vec<f64> = phis.iter().map(|p| crate::linalg::dot(p, &z)).collect();
         let w = Mat::from_fn(beta.ncols(), dphi, |c, a| {
-            (0..keys.nrows()).map(|j| beta[(j, c)] * phis[j][a] / h[j]).sum()
+            (0..keys.nrows())
+                .map(|j| beta[(j, c)] * phis[j][a] / h[j])
+                .sum()
         });
         Ok(PrimalLayer {
             w,

@@ -103,7 +103,10 @@ impl Default for SvrSettings {
 impl SvrSettings {
     pub fn validate(&self) -> Result<()> {
         if !(self.tol > 0.0 && self.tol < 1.0) {
-            return Err(invalid!("svr settings: tol = {} must be in (0, 1)", self.tol));
+            return Err(invalid!(
+                "svr settings: tol = {} must be in (0, 1)",
+                self.tol
+            ));
         }
         if self.max_epochs == 0 || self.polish_every == 0 {
             return Err(invalid!(

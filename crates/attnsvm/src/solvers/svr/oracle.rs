@@ -58,7 +58,13 @@ pub(super) fn qp(p: &SvrProblem, s: &SvrSettings) -> SvrSolution {
     for col in 0..m {
         let y = p.targets().col_as_slice(col);
         let q: Vec<f64> = (0..2 * n)
-            .map(|j| if j < n { p.epsilon - y[j] } else { p.epsilon + y[j - n] })
+            .map(|j| {
+                if j < n {
+                    p.epsilon - y[j]
+                } else {
+                    p.epsilon + y[j - n]
+                }
+            })
             .collect();
         match DefaultSolver::new(&pmat, &q, &a, &b, &cones, settings.clone()) {
             Ok(mut solver) => {

@@ -72,10 +72,7 @@ impl SvrProblem {
             ));
         }
         if targets.nrows() != n {
-            return Err(invalid!(
-                "svr: {} targets for {n} keys",
-                targets.nrows()
-            ));
+            return Err(invalid!("svr: {} targets for {n} keys", targets.nrows()));
         }
         check_finite("svr keys", &keys)?;
         check_finite("svr targets", &targets)?;
