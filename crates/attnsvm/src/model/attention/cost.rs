@@ -103,7 +103,7 @@ pub fn attention_cost(
     pool_before_projection: bool,
 ) -> Result<Cost> {
     cfg.validate(n)?;
-    if n == 0 || d_model == 0 || d_model % cfg.heads != 0 {
+    if n == 0 || d_model == 0 || !d_model.is_multiple_of(cfg.heads) {
         return Err(invalid!(
             "cost: N = {n} and D = {d_model} must be positive, D a multiple of {} heads",
             cfg.heads

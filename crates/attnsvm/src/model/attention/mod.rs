@@ -318,7 +318,11 @@ fn check_inputs(
             v.ncols()
         ));
     }
-    if n == 0 || q.ncols() % cfg.heads != 0 || v.ncols() % cfg.heads != 0 || q.ncols() == 0 {
+    if n == 0
+        || !q.ncols().is_multiple_of(cfg.heads)
+        || !v.ncols().is_multiple_of(cfg.heads)
+        || q.ncols() == 0
+    {
         return Err(invalid!(
             "attention: widths {} (Q, K) and {} (V) must be positive multiples of {} heads",
             q.ncols(),
@@ -382,7 +386,7 @@ pub fn key_statistics(
             .sum::<f64>()
             / m;
         s[c] = (var + eps).sqrt();
-        if !(s[c] > 0.0) {
+        if s[c] <= 0.0 || s[c].is_nan() {
             return Err(invalid!(
                 "attention-BN: key dimension {c} has zero variance and eps = 0"
             ));
