@@ -10,7 +10,7 @@
 //! layer ratio   R(N, D) = (2D + Nρ)/(2D + N);  block with a 4× MLP (6D + Nρ)/(6D + N)
 //! ```
 //!
-//! Derived here ([D], not in the spec): linear attention `2ND(d + 1)` core MACs and `D(d + 1)`
+//! Derived here (spec tag \[D\], not in the spec): linear attention `2ND(d + 1)` core MACs and `D(d + 1)`
 //! stored summary elements (`N_s = N/r_s` keys per head under SH: `ND(d + 1)(1 + ρ)`); top-k
 //! `N²D + NkD` core MACs (all logits, `k` values per query), `H·N·k` probabilities; a local window
 //! of half-width `w` `2PD` core MACs and `H·P` probabilities with `P = Σ_i |{j : |i−j| ≤ w}|`.

@@ -18,7 +18,7 @@
 //! any member is, and the output rows of padding queries are zero. So the outputs of valid
 //! tokens do not depend on what the padding holds.
 //!
-//! **Reconstructed details** (spec [R]; each is a named option, default as the spec argues):
+//! **Reconstructed details** (spec tag \[R\]; each is a named option, default as the spec argues):
 //!
 //! | option | default | alternatives | why |
 //! |---|---|---|---|
