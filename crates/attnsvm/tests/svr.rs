@@ -273,3 +273,39 @@ fn bad_svr_input_is_an_error_not_a_panic() {
     .to_string();
     assert!(!msg.contains('\n'), "one-line message: {msg}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Random instances across regimes (C from 1e-2 to 1e3, tube from 0 to 0.3): the certificate
+    /// holds, the KKT residual vanishes and Clarabel finds the same β.
+    #[test]
+    fn svr_certificate_on_random_instances(
+        n in 2usize..12, d in 1usize..5, dv in 1usize..3, seed in 0u64..10_000,
+        log_c in -2.0f64..3.0, eps in 0.0f64..0.3, elu in proptest::bool::ANY,
+    ) {
+        let mut r = rng(seed);
+        let keys = random_mat(&mut r, n, d, 0.8 * ((n * d) as f64).sqrt());
+        let targets = random_mat(&mut r, n, dv, ((n * dv) as f64).sqrt());
+        let kernel = if elu { SvrKernel::EluPlusOne } else { SvrKernel::Exp };
+        let c = 10f64.powf(log_c);
+        let problem = SvrProblem::new(keys, targets, kernel, c, eps).unwrap();
+        let sol = solve(&problem, Engine::CoordinateDescent);
+        proptest::prop_assert_eq!(sol.status, Status::Solved);
+        let cert = sol.certificate;
+        proptest::prop_assert!(cert.rel_gap <= 1e-12 && cert.duality_gap >= -1e-12, "{:?}", cert);
+        proptest::prop_assert!(cert.kkt_residual <= 1e-9 * c.max(1.0), "{:?}", cert);
+        let ipm = solve(&problem, Engine::Ipm);
+        proptest::prop_assert_eq!(ipm.status, Status::Solved);
+        // The primal W (so the fit K̃β at the keys) is unique; β too when K̃ ≻ 0 (exp kernel;
+        // elu+1 has rank ≤ D).
+        let fit = max_abs(&(&problem.residuals(&ipm.beta) - &problem.residuals(&sol.beta)));
+        proptest::prop_assert!(fit <= 1e-6, "fits of CD and Clarabel: {:e}", fit);
+        if !elu {
+            let diff = max_abs(&(&ipm.beta - &sol.beta));
+            proptest::prop_assert!(diff <= 1e-6 * c.max(1.0), "CD vs Clarabel: {:e}", diff);
+        }
+        let scale = cert.primal.abs().max(1.0);
+        proptest::prop_assert!((ipm.certificate.dual - cert.dual).abs() <= 1e-9 * scale);
+    }
+}

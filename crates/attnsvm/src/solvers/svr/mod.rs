@@ -16,9 +16,10 @@
 //! builds the SVR whose unique optimum gives back given values.
 //!
 //! **Engine.** Exact coordinate descent on (D) (each step minimizes over one `β_j` in closed form:
-//! a soft threshold and a clip), every `polish_every` epochs an exact solve on the identified
-//! support set (`K̃_FF β_F = y_F − ε sign(β_F) − K̃_FU β_U` for the free set F and the bound set
-//! U), kept when it is feasible and lowers the gap. Clarabel's interior point method solves the
+//! a soft threshold and a clip), every `polish_every` epochs an active-set Newton method on the
+//! current face (free set F with its signs, bound set U: `K̃_FF β_F = y_F − ε sign(β_F) − K̃_FU β_U`,
+//! with steps along the null space of `K̃_FF` when the kernel is singular), kept when it lowers
+//! the objective or the gap. Clarabel's interior point method solves the
 //! same program as a QP in `(α, α̃)` ([`Engine::Ipm`], the independent oracle of the tests).
 //! **Certificate.** [`Certificate`]: the duality gap `P − D` and the proximal fixed-point residual;
 //! `Solved` means `rel_gap ≤ tol`.
@@ -43,6 +44,7 @@
 //! # Ok::<(), attnsvm::Error>(())
 //! ```
 
+mod active;
 mod features;
 mod oracle;
 mod problem;
@@ -52,8 +54,7 @@ pub use problem::{Certificate, SvrKernel, SvrProblem};
 
 use std::time::Instant;
 
-use faer::linalg::solvers::Solve;
-use faer::{Mat, Side};
+use faer::Mat;
 
 use crate::error::{invalid, Result};
 use problem::prox;
@@ -231,8 +232,11 @@ impl<'a> Svr<'a> {
                 }
             }
             if epoch % self.settings.polish_every == 0 || epoch == self.settings.max_epochs {
-                if let Some((pb, pg)) = polish(k, y, &b, c, eps) {
-                    if column_gap(&pb, &pg, y, c, eps) < column_gap(&b, &g, y, c, eps) {
+                if let Some(pb) = active::face_newton(k, y, &b, c, eps) {
+                    let pg = gram_times(k, &pb);
+                    if objective(&pb, &pg, y, eps) < objective(&b, &g, y, eps)
+                        || column_gap(&pb, &pg, y, c, eps) < column_gap(&b, &g, y, c, eps)
+                    {
                         (b, g) = (pb, pg);
                     }
                 }
@@ -275,35 +279,18 @@ fn column_scale(b: &[f64], g: &[f64], y: &[f64], c: f64, eps: f64) -> f64 {
     primal.abs().max(dual.abs()).max(1.0)
 }
 
-/// The exact optimum for the support pattern of `b` (free set F with its signs, bound set U, the
-/// rest zero), or `None` when it leaves the pattern (a sign flips or a bound is crossed).
-fn polish(k: &Mat<f64>, y: &[f64], b: &[f64], c: f64, eps: f64) -> Option<(Vec<f64>, Vec<f64>)> {
-    let n = b.len();
-    let free: Vec<usize> = (0..n).filter(|&j| b[j] != 0.0 && b[j].abs() < c).collect();
-    if free.is_empty() {
-        return None;
-    }
-    let kff = Mat::from_fn(free.len(), free.len(), |a, e| k[(free[a], free[e])]);
-    let rhs = Mat::from_fn(free.len(), 1, |a, _| {
-        let j = free[a];
-        let bound: f64 = (0..n)
-            .filter(|&l| b[l].abs() == c)
-            .map(|l| k[(j, l)] * b[l])
-            .sum();
-        y[j] - eps * b[j].signum() - bound
-    });
-    let x = kff.llt(Side::Lower).ok()?.solve(&rhs);
-    crate::linalg::clear_upper_simd_state();
-    let mut out = b.to_vec();
-    for (a, &j) in free.iter().enumerate() {
-        let v = x[(a, 0)];
-        if !(v.is_finite() && v * b[j] >= 0.0 && v.abs() <= c) {
-            return None;
-        }
-        out[j] = v;
-    }
-    let g = (0..n)
-        .map(|i| (0..n).map(|l| k[(i, l)] * out[l]).sum())
-        .collect();
-    Some((out, g))
+/// `K̃β`.
+fn gram_times(k: &Mat<f64>, b: &[f64]) -> Vec<f64> {
+    (0..b.len())
+        .map(|i| (0..b.len()).map(|l| k[(i, l)] * b[l]).sum())
+        .collect()
+}
+
+/// The dual objective in minimization form, `½βᵀK̃β − yᵀβ + ε‖β‖₁`, with `g = K̃β`.
+fn objective(b: &[f64], g: &[f64], y: &[f64], eps: f64) -> f64 {
+    b.iter()
+        .zip(g)
+        .zip(y)
+        .map(|((b, g), y)| 0.5 * b * g - y * b + eps * b.abs())
+        .sum()
 }

@@ -100,9 +100,10 @@ impl SvrProblem {
 
     /// The SVR whose dual optimum reproduces attention with `values` (`N×D_v`): `β = h(k)∘V`,
     /// `C = 2 max|β|` (1 if `V = 0`) and `y = K̃β + ε sign(β)`, so every nonzero `β_j` is a free
-    /// support vector with `|r_j| = ε` and every zero one sits in the middle of the tube. `K̃ ≻ 0`
-    /// for distinct keys, so this `β` is the unique optimum: solving the SVR from scratch recovers
-    /// the values.
+    /// support vector with `|r_j| = ε` and every zero one sits in the middle of the tube. For the
+    /// exponential kernel `K̃ ≻ 0` (distinct keys), so this `β` is the unique optimum: solving the
+    /// SVR from scratch recovers the values. For elu+1, `K̃` has rank ≤ D: the optimum `β` need
+    /// not be unique, but the primal `W` and so the expansion (the attention output) is.
     pub fn from_attention(
         keys: Mat<f64>,
         values: &Mat<f64>,
