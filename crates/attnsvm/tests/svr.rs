@@ -6,10 +6,11 @@
 
 mod common;
 
+use attnsvm::model::attention::BatchNorm;
 use attnsvm::model::attention::{attention, AttentionConfig, Sparsity};
 use attnsvm::solvers::svr::{
-    Engine, ExpFeatureMap, FeatureMap, PrimalLayer, Status, Svr, SvrKernel, SvrProblem,
-    SvrSettings, SvrSolution,
+    attention_as_svr, Engine, ExpFeatureMap, FeatureMap, PrimalLayer, Status, Svr, SvrKernel,
+    SvrProblem, SvrSettings, SvrSolution,
 };
 use common::{random_mat, rng};
 use faer::Mat;
@@ -234,6 +235,61 @@ fn multi_head_attention_is_one_svr_per_head() {
         let err = max_abs(&(&f - &att.out.subcols(2 * h, 2).to_owned()));
         assert!(err <= 1e-9, "head {h}: {err:e}");
     }
+}
+
+#[test]
+fn svr_view_of_every_head_and_kind_reproduces_the_forward_pass() {
+    // Softmax, linear, window and top-k attention with 2 heads and padding: one SVR per head
+    // (per head and query for sparse), each certified; the expansions are the attention outputs.
+    let n = 10;
+    let [keys, _, values] = sequence(14, n, 6, 4, 0.6);
+    let queries = random_mat(&mut rng(15), n, 6, 0.6 * 60f64.sqrt());
+    let mut valid = vec![true; n];
+    valid[3] = false;
+    valid[8] = false;
+    let kinds = [
+        AttentionConfig::softmax(2),
+        AttentionConfig::linear(2),
+        AttentionConfig::softmax(2).with_sparsity(Sparsity::Window(2)),
+        AttentionConfig::softmax(2).with_sparsity(Sparsity::TopK(3)),
+        AttentionConfig::linear(2).with_sparsity(Sparsity::Window(3)),
+    ];
+    let settings = SvrSettings::default();
+    for cfg in kinds {
+        let view = attention_as_svr(
+            &cfg,
+            &queries,
+            &keys,
+            &values,
+            Some(&valid),
+            0.01,
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(view.status, Status::Solved, "{cfg:?}");
+        let per_head = if cfg.sparsity == Sparsity::Dense {
+            1
+        } else {
+            8
+        };
+        assert_eq!(view.svrs, 2 * per_head);
+        assert!(view.max_duality_gap <= 1e-9, "{cfg:?}: {view:?}");
+        assert!(view.max_output_difference <= 1e-9, "{cfg:?}: {view:?}");
+        if cfg.kernel == attnsvm::model::attention::Kernel::Softmax {
+            assert!(view.max_value_error <= 1e-8, "{cfg:?}: {view:?}");
+        }
+        eprintln!(
+            "{:?}/{:?}: {} SVRs, gap ≤ {:e}, KKT ≤ {:e}, |SVE − attention| ≤ {:e}",
+            cfg.kernel,
+            cfg.sparsity,
+            view.svrs,
+            view.max_duality_gap,
+            view.max_kkt_residual,
+            view.max_output_difference
+        );
+    }
+    let bn = AttentionConfig::softmax(2).with_batch_norm(BatchNorm::default());
+    assert!(attention_as_svr(&bn, &queries, &keys, &values, None, 0.01, &settings).is_err());
 }
 
 #[test]

@@ -158,10 +158,7 @@ impl Head {
             let mut scores = self.scores(cfg.kernel, &qi, &keys);
             counts.core_macs += (members.len() * qi.len()) as u64;
             if let Sparsity::TopK(top) = cfg.sparsity {
-                let mut order: Vec<usize> = (0..members.len()).collect();
-                order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-                order.truncate(top);
-                order.sort_unstable();
+                let order = top_k(&scores, top);
                 members = order.iter().map(|&t| members[t]).collect();
                 scores = order.iter().map(|&t| scores[t]).collect();
             }
@@ -255,4 +252,13 @@ fn weighted_sum(
     }
     counts.core_macs += (members.len() * dv) as u64;
     counts.attention_elements += members.len() as u64;
+}
+
+/// Positions of the `k` largest scores (ties: the lower position wins), in increasing order.
+pub fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order.sort_unstable();
+    order
 }

@@ -35,7 +35,7 @@ mod head;
 mod layer;
 mod pool;
 
-pub use head::key_statistics;
+pub use head::{key_statistics, top_k};
 pub use layer::AttentionLayer;
 pub use pool::pooled_length;
 

@@ -13,7 +13,9 @@
 //! `Φ = elu + 1` ([`SvrKernel`]). Sparse attention is the SVR on a subset of the keys, multi-head
 //! attention one SVR per head. Without the bias there is no constraint `Σ_j β_j = 0`, which is
 //! what lets arbitrary values be dual solutions (§1.4 caveat 3); [`SvrProblem::from_attention`]
-//! builds the SVR whose unique optimum gives back given values.
+//! builds the SVR whose unique optimum gives back given values; [`attention_as_svr`] does this
+//! for every head (and every query's key set of sparse attention) of a layer and reports the
+//! duality gaps, KKT residuals and the difference between the expansion and the forward pass.
 //!
 //! **Engine.** Exact coordinate descent on (D) (each step minimizes over one `β_j` in closed form:
 //! a soft threshold and a clip), every `polish_every` epochs an active-set Newton method on the
@@ -48,9 +50,11 @@ mod active;
 mod features;
 mod oracle;
 mod problem;
+mod view;
 
 pub use features::{ExpFeatureMap, FeatureMap, PrimalLayer};
 pub use problem::{Certificate, SvrKernel, SvrProblem};
+pub use view::{attention_as_svr, SvrView};
 
 use std::time::Instant;
 
