@@ -480,3 +480,49 @@ fn bad_attention_input_is_an_error_not_a_panic() {
         "D not a multiple of H"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// §5.6 and §5.7 on random multi-head instances with padding: Attention-BN is softmax with
+    /// queries `(q − μ) ⊘ s²` over the valid keys, and (ε_bn = 0) invariant under `a∘x + c`.
+    #[test]
+    fn bn_identities_on_random_padded_instances(
+        n in 3usize..10, heads in 1usize..3, d in 1usize..4, dv in 1usize..3,
+        seed in 0u64..10_000, pad in proptest::collection::vec(proptest::bool::weighted(0.25), 10),
+        log_eps in -3.0f64..0.0, a in proptest::collection::vec(0.2f64..5.0, 4),
+        c in proptest::collection::vec(-3.0f64..3.0, 4),
+    ) {
+        let [q, k, v] = qkv(seed, n, heads * d, heads * dv);
+        let mut valid: Vec<bool> = pad[..n].iter().map(|&p| !p).collect();
+        valid[0] = true;
+        valid[n - 1] = true;
+        let eps = 10f64.powf(log_eps);
+        let cfg = AttentionConfig::softmax(heads).with_batch_norm(bn(eps));
+        let out = attention(&cfg, &q, &k, &v, Some(&valid)).unwrap().out;
+        let keep: Vec<usize> = (0..n).filter(|&j| valid[j]).collect();
+        for h in 0..heads {
+            let kh = Mat::from_fn(keep.len(), d, |r, col| k[(keep[r], h * d + col)]);
+            let vh = Mat::from_fn(keep.len(), dv, |r, col| v[(keep[r], h * dv + col)]);
+            let (mu, var) = stats(&kh);
+            let qt = Mat::from_fn(n, d, |i, col| (q[(i, h * d + col)] - mu[col]) / (var[col] + eps));
+            let want = naive_softmax(&qt, &kh, &vh);
+            for &i in &keep {
+                for col in 0..dv {
+                    let err = (out[(i, h * dv + col)] - want[(i, col)]).abs();
+                    proptest::prop_assert!(err <= 1e-10, "head {}, row {}: {:e}", h, i, err);
+                }
+            }
+        }
+        // Affine invariance with ε_bn = 0 (a constant key dimension is then an error, not NaN).
+        let strict = AttentionConfig::softmax(heads).with_batch_norm(bn(0.0));
+        if let Ok(base) = attention(&strict, &q, &k, &v, Some(&valid)) {
+            let map = |m: &Mat<f64>| {
+                Mat::from_fn(n, heads * d, |i, j| a[j % 4] * m[(i, j)] + c[j % 4])
+            };
+            let moved = attention(&strict, &map(&q), &map(&k), &v, Some(&valid)).unwrap();
+            let err = max_diff(&moved.out, &base.out);
+            proptest::prop_assert!(err <= 1e-9, "affine: {:e}", err);
+        }
+    }
+}

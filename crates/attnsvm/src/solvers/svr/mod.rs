@@ -52,6 +52,9 @@ mod oracle;
 mod problem;
 mod view;
 
+/// Counters and timers of a solve (shared with the Att-SVM; `solver` is `"cd"` or
+/// `"clarabel-qp"`).
+pub use crate::solvers::svm::Info;
 pub use features::{ExpFeatureMap, FeatureMap, PrimalLayer};
 pub use problem::{Certificate, SvrKernel, SvrProblem};
 pub use view::{attention_as_svr, SvrView};
@@ -137,16 +140,6 @@ pub enum Status {
     MaxIterations,
     /// The engine failed in floating point (or Clarabel refused the problem).
     NumericalError,
-}
-
-/// Counters and timers of a solve.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Info {
-    /// `"cd"` or `"clarabel-qp"`.
-    pub solver: String,
-    pub iterations: usize,
-    pub seconds: f64,
-    pub message: String,
 }
 
 /// The dual point `β` (`N×D_v`), its status and certificate.
