@@ -293,6 +293,44 @@ fn svr_view_of_every_head_and_kind_reproduces_the_forward_pass() {
 }
 
 #[test]
+fn with_a_bias_the_dual_forces_a_zero_weighted_value_sum() {
+    // Spec §5.3: with the bias kept, every dual solution has Σ_j h(k_j) v_j = Σ_j β_j = 0;
+    // generic values break this, so that SVR does not give them back.
+    let [keys, queries, values] = sequence(16, 8, 3, 2, 0.6);
+    let problem = SvrProblem::from_attention(keys, &values, SvrKernel::Exp, 0.01)
+        .unwrap()
+        .with_bias();
+    assert!(
+        Svr::new(&problem, SvrSettings::default()).is_err(),
+        "CD has no bias"
+    );
+    let sol = solve(&problem, Engine::Ipm);
+    assert_eq!(sol.status, Status::Solved, "{:?}", sol.info);
+    let cert = sol.certificate;
+    assert!(
+        cert.rel_gap.abs() <= 1e-8 && cert.kkt_residual <= 1e-6 * problem.c,
+        "{cert:?}"
+    );
+    assert!(cert.bias_violation <= 1e-8 * problem.c, "{cert:?}");
+    let h: Vec<f64> = problem.log_normalizers().iter().map(|l| l.exp()).collect();
+    let recovered = problem.values(&sol.beta);
+    for col in 0..2 {
+        let weighted = |v: &Mat<f64>| (0..8).map(|j| h[j] * v[(j, col)]).sum::<f64>();
+        assert!(weighted(&recovered).abs() <= 1e-8 * problem.c);
+        assert!(
+            weighted(&values).abs() > 1e-2,
+            "the given values are generic"
+        );
+    }
+    assert!(max_abs(&(&recovered - &values)) > 1e-3);
+    // The expansion now carries the bias: at the keys it is the fit y − r.
+    let fit = problem.predict(&sol.beta, problem.keys()).unwrap();
+    let want = problem.targets() - &problem.residuals(&sol.beta);
+    assert!(max_abs(&(&fit - &want)) <= 1e-12);
+    assert!(problem.predict(&sol.beta, &queries).is_ok());
+}
+
+#[test]
 fn bad_svr_input_is_an_error_not_a_panic() {
     let [keys, queries, values] = sequence(13, 5, 2, 1, 1.0);
     let mut nan = keys.clone();

@@ -161,6 +161,11 @@ pub struct Svr<'a> {
 impl<'a> Svr<'a> {
     pub fn new(problem: &'a SvrProblem, settings: SvrSettings) -> Result<Self> {
         settings.validate()?;
+        if problem.bias && settings.engine != Engine::Ipm {
+            return Err(invalid!(
+                "svr: the bias constraint Σβ = 0 is solved by the IPM engine only"
+            ));
+        }
         Ok(Svr { problem, settings })
     }
 

@@ -5,12 +5,14 @@
 //! min ½ xᵀ [[K̃, −K̃], [−K̃, K̃]] x + [ε − y; ε + y]ᵀ x   s.t.  0 ≤ x ≤ C
 //! ```
 //!
-//! Rows `x ≤ C` (`A = I`, `b = C`) and `−x ≤ 0` (`A = −I`, `b = 0`) in the nonnegative cone.
+//! Rows `x ≤ C` (`A = I`, `b = C`) and `−x ≤ 0` (`A = −I`, `b = 0`) in the nonnegative cone;
+//! with a bias first the row `Σα − Σα̃ = 0` in the zero cone.
 //! `P` is passed as its upper triangle. Tolerances: `clamp(tol, 1e-12, 1e-6)`.
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
-    DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT::NonnegativeConeT,
+    DefaultSettings, DefaultSolver, IPSolver, SolverStatus,
+    SupportedConeT::{NonnegativeConeT, ZeroConeT},
 };
 use faer::Mat;
 
@@ -32,17 +34,28 @@ pub(super) fn qp(p: &SvrProblem, s: &SvrSettings) -> SvrSolution {
         colptr.push(rowval.len());
     }
     let pmat = CscMatrix::new(2 * n, 2 * n, colptr, rowval, nzval);
-    // A = [I; −I]: column c has +1 in row c and −1 in row 2n + c.
-    let a = CscMatrix::new(
-        4 * n,
-        2 * n,
-        (0..=2 * n).map(|c| 2 * c).collect(),
-        (0..2 * n).flat_map(|c| [c, 2 * n + c]).collect(),
-        (0..2 * n).flat_map(|_| [1.0, -1.0]).collect(),
-    );
-    let mut b = vec![p.c; 2 * n];
+    // A = [eᵀ; I; −I] (the first row only with a bias): column c has ±1 in the equality row,
+    // +1 in row e + c and −1 in row e + 2n + c.
+    let e = usize::from(p.bias);
+    let (mut colptr, mut rowval, mut nzval) = (vec![0], Vec::new(), Vec::new());
+    for c in 0..2 * n {
+        if p.bias {
+            rowval.push(0);
+            nzval.push(if c < n { 1.0 } else { -1.0 });
+        }
+        rowval.extend([e + c, e + 2 * n + c]);
+        nzval.extend([1.0, -1.0]);
+        colptr.push(rowval.len());
+    }
+    let a = CscMatrix::new(e + 4 * n, 2 * n, colptr, rowval, nzval);
+    let mut b = vec![0.0; e];
+    b.extend(vec![p.c; 2 * n]);
     b.extend(vec![0.0; 2 * n]);
-    let cones = [NonnegativeConeT(4 * n)];
+    let mut cones = Vec::new();
+    if p.bias {
+        cones.push(ZeroConeT(1));
+    }
+    cones.push(NonnegativeConeT(4 * n));
     let tol = s.tol.clamp(1e-12, 1e-6);
     let settings = DefaultSettings {
         max_iter: s.max_epochs.min(MAX_IPM_ITER) as u32,

@@ -1,5 +1,6 @@
-//! The data of a no-bias ε-SVR on the keys of one sequence, its normalized kernel, the
-//! support-vector expansion and the primal-dual certificate (spec `primal-dual.md` §1.2–§1.4).
+//! The data of an ε-SVR on the keys of one sequence (without bias by default), its normalized
+//! kernel, the support-vector expansion and the primal-dual certificate (spec `primal-dual.md`
+//! §1.2–§1.4).
 
 use faer::Mat;
 use serde::Serialize;
@@ -20,7 +21,9 @@ pub enum SvrKernel {
 }
 
 /// `min_β ½ βᵀK̃β − yᵀβ + ε‖β‖₁  s.t. |β_j| ≤ C`, one program per output column (the negated dual
-/// (D) of the module docs without the bias constraint `Σ_j β_j = 0`).
+/// (D) of the module docs), plus `Σ_j β_j = 0` when the model has a bias `b`
+/// ([`SvrProblem::with_bias`]; spec §1.4 caveat 3: it forces `Σ_j h(k_j) v_j = 0`, which learned
+/// values do not satisfy, so attention is the SVR *without* bias).
 #[derive(Debug, Clone)]
 pub struct SvrProblem {
     keys: Mat<f64>,
@@ -28,6 +31,8 @@ pub struct SvrProblem {
     pub kernel: SvrKernel,
     pub c: f64,
     pub epsilon: f64,
+    /// The model `f(x) = WΦ(x)/h(x) + b` keeps its bias (dual constraint `Σ_j β_j = 0`).
+    pub bias: bool,
     /// `ln h(k_j)`, `h(x) = Σ_j κ(x, k_j)`.
     log_h: Vec<f64>,
     /// `K̃_ij = κ(k_i, k_j)/(h(k_i) h(k_j))`.
@@ -50,6 +55,8 @@ pub struct Certificate {
     pub kkt_residual: f64,
     /// `max_j (|β_j| − C)₊`.
     pub box_violation: f64,
+    /// `max_d |Σ_j β_j(d)|` with a bias (zero without).
+    pub bias_violation: f64,
 }
 
 impl SvrProblem {
@@ -88,6 +95,7 @@ impl SvrProblem {
             kernel,
             c,
             epsilon,
+            bias: false,
             log_h: Vec::new(),
             gram: Mat::zeros(0, 0),
         };
@@ -133,6 +141,45 @@ impl SvrProblem {
         });
         check_finite("svr targets", &p.targets)?;
         Ok(p)
+    }
+
+    /// The same SVR with a bias in the model (solved by [`Engine::Ipm`](super::Engine::Ipm) only).
+    pub fn with_bias(mut self) -> Self {
+        self.bias = true;
+        self
+    }
+
+    /// The best bias of each output column for the dual point `β`: `argmin_b Σ_j (|u_j − b| − ε)₊`
+    /// with `u = y − K̃β` (a convex piecewise-linear function, minimized at a breakpoint `u_j ± ε`);
+    /// zeros without a bias.
+    pub fn bias_of(&self, beta: &Mat<f64>) -> Vec<f64> {
+        let fit = &self.gram * beta;
+        (0..beta.ncols())
+            .map(|col| {
+                if !self.bias {
+                    return 0.0;
+                }
+                let u: Vec<f64> = (0..beta.nrows())
+                    .map(|j| self.targets[(j, col)] - fit[(j, col)])
+                    .collect();
+                let loss = |b: f64| -> f64 {
+                    u.iter()
+                        .map(|x| ((x - b).abs() - self.epsilon).max(0.0))
+                        .sum()
+                };
+                u.iter()
+                    .flat_map(|x| [x - self.epsilon, x + self.epsilon])
+                    .map(|b| (loss(b), b))
+                    .fold((f64::INFINITY, 0.0), |best, cand| {
+                        if cand.0 < best.0 {
+                            cand
+                        } else {
+                            best
+                        }
+                    })
+                    .1
+            })
+            .collect()
     }
 
     pub fn n_keys(&self) -> usize {
@@ -194,7 +241,7 @@ impl SvrProblem {
     }
 
     /// The support-vector expansion (SVE) at each query row:
-    /// `f(q) = Σ_j β_j κ(q, k_j) / (h(k_j) h(q))`.
+    /// `f(q) = Σ_j β_j κ(q, k_j) / (h(k_j) h(q))` (plus [`SvrProblem::bias_of`] with a bias).
     pub fn predict(&self, beta: &Mat<f64>, queries: &Mat<f64>) -> Result<Mat<f64>> {
         if queries.ncols() != self.keys.ncols() || beta.shape() != self.targets.shape() {
             return Err(invalid!(
@@ -208,7 +255,8 @@ impl SvrProblem {
             ));
         }
         check_finite("svr queries", queries)?;
-        let mut out = Mat::zeros(queries.nrows(), beta.ncols());
+        let b = self.bias_of(beta);
+        let mut out = Mat::from_fn(queries.nrows(), beta.ncols(), |_, c| b[c]);
         for i in 0..queries.nrows() {
             let q: Vec<f64> = (0..queries.ncols()).map(|c| queries[(i, c)]).collect();
             let log_hq = self.log_normalizer(&q);
@@ -222,14 +270,19 @@ impl SvrProblem {
         Ok(out)
     }
 
-    /// Residuals `r = y − K̃β` (prediction errors at the keys).
+    /// Residuals `r = y − K̃β − b` (prediction errors at the keys; `b` = [`SvrProblem::bias_of`]).
     pub fn residuals(&self, beta: &Mat<f64>) -> Mat<f64> {
-        &self.targets - &self.gram * beta
+        let b = self.bias_of(beta);
+        let fit = &self.gram * beta;
+        Mat::from_fn(beta.nrows(), beta.ncols(), |j, c| {
+            self.targets[(j, c)] - fit[(j, c)] - b[c]
+        })
     }
 
     /// The certificate of a dual point `β` (`N×D_v`).
     pub fn certificate(&self, beta: &Mat<f64>) -> Certificate {
         let r = self.residuals(beta);
+        let bias = self.bias_of(beta);
         let (c, eps) = (self.c, self.epsilon);
         let mut cert = Certificate::default();
         for col in 0..beta.ncols() {
@@ -238,8 +291,15 @@ impl SvrProblem {
                 r.col_as_slice(col),
                 self.targets.col_as_slice(col),
             );
-            // βᵀK̃β = βᵀ(y − r).
-            let quad: f64 = b.iter().zip(y).zip(rc).map(|((b, y), r)| b * (y - r)).sum();
+            // βᵀK̃β = βᵀ(y − r − b·1); the bias term is zero when Σβ = 0.
+            let quad: f64 = b
+                .iter()
+                .zip(y)
+                .zip(rc)
+                .map(|((b, y), r)| b * (y - r))
+                .sum::<f64>()
+                - bias[col] * b.iter().sum::<f64>();
+            cert.bias_violation = cert.bias_violation.max(b.iter().sum::<f64>().abs());
             let l1: f64 = b.iter().map(|b| b.abs()).sum();
             let slack: f64 = rc.iter().map(|r| (r.abs() - eps).max(0.0)).sum();
             cert.primal += 0.5 * quad + c * slack;
@@ -250,6 +310,7 @@ impl SvrProblem {
                 cert.kkt_residual = cert.kkt_residual.max((bj - step).abs());
                 cert.box_violation = cert.box_violation.max(bj.abs() - c);
             }
+            cert.duality_gap -= bias[col] * b.iter().sum::<f64>();
         }
         cert.rel_gap = cert.duality_gap / cert.primal.abs().max(cert.dual.abs()).max(1.0);
         cert
