@@ -285,7 +285,7 @@ impl SvrProblem {
         let bias = self.bias_of(beta);
         let (c, eps) = (self.c, self.epsilon);
         let mut cert = Certificate::default();
-        for col in 0..beta.ncols() {
+        for (col, &offset) in bias.iter().enumerate() {
             let (b, rc, y) = (
                 beta.col_as_slice(col),
                 r.col_as_slice(col),
@@ -298,7 +298,7 @@ impl SvrProblem {
                 .zip(rc)
                 .map(|((b, y), r)| b * (y - r))
                 .sum::<f64>()
-                - bias[col] * b.iter().sum::<f64>();
+                - offset * b.iter().sum::<f64>();
             cert.bias_violation = cert.bias_violation.max(b.iter().sum::<f64>().abs());
             let l1: f64 = b.iter().map(|b| b.abs()).sum();
             let slack: f64 = rc.iter().map(|r| (r.abs() - eps).max(0.0)).sum();
@@ -310,7 +310,7 @@ impl SvrProblem {
                 cert.kkt_residual = cert.kkt_residual.max((bj - step).abs());
                 cert.box_violation = cert.box_violation.max(bj.abs() - c);
             }
-            cert.duality_gap -= bias[col] * b.iter().sum::<f64>();
+            cert.duality_gap -= offset * b.iter().sum::<f64>();
         }
         cert.rel_gap = cert.duality_gap / cert.primal.abs().max(cert.dual.abs()).max(1.0);
         cert
