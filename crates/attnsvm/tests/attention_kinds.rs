@@ -9,8 +9,8 @@ use attnsvm::model::attention::cost::{
     window_pairs,
 };
 use attnsvm::model::attention::{
-    attention, AttentionConfig, AttentionLayer, BatchNorm, BnOrder, BnScope, Kernel, Pooling,
-    ScaledHeads, Sparsity,
+    attention, pooled_length, AttentionConfig, AttentionLayer, BatchNorm, BnOrder, BnScope, Kernel,
+    Pooling, ScaledHeads, Sparsity,
 };
 use common::{random_mat, rng};
 use faer::Mat;
@@ -261,6 +261,66 @@ fn scaled_heads_reduce_to_softmax_and_to_the_mean() {
     let wide = AttentionConfig::linear(2).with_sparsity(Sparsity::Window(n));
     let direct = attention(&wide, &q, &k, &v, None).unwrap().out;
     assert!(max_diff(&lin, &direct) <= 1e-13);
+}
+
+#[test]
+fn pooling_averages_windows_blocks_and_keeps_the_cls_token() {
+    // §2.2, §5.12: 1D windows of r tokens (the last one partial), r×r blocks of a grid, CLS kept.
+    let mean = |m: &Mat<f64>, rows: &[usize]| {
+        Mat::from_fn(1, m.ncols(), |_, c| {
+            rows.iter().map(|&j| m[(j, c)]).sum::<f64>() / rows.len() as f64
+        })
+    };
+    let stack = |m: &Mat<f64>, groups: &[Vec<usize>]| {
+        let rows: Vec<Mat<f64>> = groups.iter().map(|g| mean(m, g)).collect();
+        Mat::from_fn(groups.len(), m.ncols(), |s, c| rows[s][(0, c)])
+    };
+    // 1D with CLS: N = 8, r = 3: [0], [1,2,3], [4,5,6], [7].
+    let [q, k, v] = qkv(11, 8, 3, 2);
+    let groups = vec![vec![0], vec![1, 2, 3], vec![4, 5, 6], vec![7]];
+    let sh = ScaledHeads {
+        ratios: vec![3],
+        pooling: Pooling::OneD,
+        cls: true,
+    };
+    let cfg = AttentionConfig::softmax(1).with_scaled_heads(sh);
+    let out = attention(&cfg, &q, &k, &v, None).unwrap();
+    let want = naive_softmax(&q, &stack(&k, &groups), &stack(&v, &groups));
+    assert!(max_diff(&out.out, &want) <= 1e-14);
+    assert_eq!(
+        out.counts.key_lengths,
+        vec![pooled_length(8, 3, Pooling::OneD, true)]
+    );
+    // 2D: a 3×4 grid, r = 2: blocks {0,1,4,5}, {2,3,6,7}, {8,9}, {10,11}.
+    let [q, k, v] = qkv(12, 12, 3, 2);
+    let groups = vec![vec![0, 1, 4, 5], vec![2, 3, 6, 7], vec![8, 9], vec![10, 11]];
+    let grid = Pooling::TwoD { rows: 3, cols: 4 };
+    let sh = ScaledHeads {
+        ratios: vec![2],
+        pooling: grid,
+        cls: false,
+    };
+    let cfg = AttentionConfig::softmax(1).with_scaled_heads(sh);
+    let out = attention(&cfg, &q, &k, &v, None).unwrap();
+    let want = naive_softmax(&q, &stack(&k, &groups), &stack(&v, &groups));
+    assert!(max_diff(&out.out, &want) <= 1e-14);
+    assert_eq!(
+        out.counts.key_lengths,
+        vec![pooled_length(12, 2, grid, false)]
+    );
+    // A padded member is left out of its block's mean; a fully padded block is masked out.
+    let mut valid = vec![true; 12];
+    for j in [5, 8, 9] {
+        valid[j] = false;
+    }
+    let out = attention(&cfg, &q, &k, &v, Some(&valid)).unwrap().out;
+    let groups = vec![vec![0, 1, 4], vec![2, 3, 6, 7], vec![10, 11]];
+    let want = naive_softmax(&q, &stack(&k, &groups), &stack(&v, &groups));
+    for i in (0..12).filter(|&i| valid[i]) {
+        for c in 0..2 {
+            assert!((out[(i, c)] - want[(i, c)]).abs() <= 1e-14);
+        }
+    }
 }
 
 #[test]
