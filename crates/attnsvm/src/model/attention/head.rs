@@ -15,6 +15,11 @@ pub fn key_statistics(
     members: &[usize],
     eps: f64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
+    if members.is_empty() {
+        return Err(invalid!(
+            "attention-BN: no valid key to take statistics over"
+        ));
+    }
     let m = members.len() as f64;
     let d = keys.ncols();
     let mut mu = vec![0.0; d];

@@ -25,7 +25,9 @@
 //! | [`BatchNorm::eps`] | `1e-5` | any `≥ 0` | BN's usual value (§2.1: NOT RETRIEVED) |
 //! | [`BatchNorm::order`] | [`BnOrder::PoolThenNormalize`] | `NormalizeThenPool` | the SVR of head s is trained on the pooled keys (§2.3) |
 //! | [`BatchNorm::scope`] | [`BnScope::Sequence`] | `Neighbourhood` (windows only) | defined for every sparsity; the neighbourhood of top-k is defined by the normalized scores themselves (§2.4) |
+//! | BN statistics axis | per sequence and head, over tokens; no running averages (train = eval) | — | §2.1: the SVR's training set is the sequence's keys |
 //! | BN affine `γ, β`, mean weight | none | — | §2.1: best reconstruction is none (not offered) |
+//! | sparse attention with SH | an error | — | §2.4: not defined by the spec (NOT RETRIEVED) |
 //! | [`ScaledHeads::pooling`] | [`Pooling::OneD`] average, kernel = stride = r | `TwoD` r×r on a grid | §2.2 candidate (i); 2D is reading (i) of §2.5 |
 //! | [`ScaledHeads::cls`] | `false` | `true`: token 0 kept unpooled, first in the pooled keys | §2.2 CLS policy |
 //! | pooling position | after the projections | — | average pooling commutes with a linear map, so pooling `X` first gives the same output; only the cost differs ([`cost`]) |
@@ -265,8 +267,9 @@ pub struct AttentionOutput {
 /// Attention of one sequence: `q` is `M × H·d`, `k` is `N × H·d`, `v` is `N × H·d_v`, `valid` the
 /// padding mask of the `N` keys (`None`: every token valid). Self-attention has `M = N` and the
 /// mask then marks the query rows too; with `M ≠ N` (cross-attention) every query is evaluated.
-/// A local window compares query row `i` with key row `j`. Shape mismatches, non-finite inputs, a sequence with no
-/// valid token or a zero key variance with `eps = 0` are errors.
+/// A local window compares query row `i` with key row `j`; a query that sees no valid key
+/// (possible only in cross-attention) outputs zero. Shape mismatches, non-finite inputs, a
+/// sequence with no valid token or a zero key variance with `eps = 0` are errors.
 pub fn attention(
     cfg: &AttentionConfig,
     q: &Mat<f64>,
