@@ -6,6 +6,7 @@
 //! With `W = K Qᵀ` the (K,Q) parameterization shares everything but the chain rule
 //! (`∇_K = ∇_W Q`, `∇_Q = ∇_Wᵀ K`), which lives in the training layer.
 
+pub mod attention;
 mod kernel;
 mod loss;
 mod objective;

@@ -4,3 +4,4 @@
 pub mod glasso;
 pub mod path;
 pub mod svm;
+pub mod svr;
