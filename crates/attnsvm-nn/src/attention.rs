@@ -50,14 +50,19 @@ pub struct Attention {
 }
 
 impl AttentionConfig {
-    /// Build on `device` (`d_model` must be a multiple of `n_heads`).
+    /// `d_model` must be a positive multiple of `n_heads`.
+    pub fn validate(&self) -> attnsvm::Result<()> {
+        if self.n_heads == 0 || self.d_model == 0 || !self.d_model.is_multiple_of(self.n_heads) {
+            return Err(attnsvm::Error::Invalid(format!(
+                "attention: d_model = {} must be a positive multiple of n_heads = {}",
+                self.d_model, self.n_heads
+            )));
+        }
+        Ok(())
+    }
+
+    /// Build on `device` (call [`Self::validate`] first: the head split assumes it).
     pub fn init(&self, device: &Device) -> Attention {
-        assert!(
-            self.n_heads > 0 && self.d_model % self.n_heads == 0,
-            "d_model = {} is not a multiple of n_heads = {}",
-            self.d_model,
-            self.n_heads
-        );
         let lin = || LinearConfig::new(self.d_model, self.d_model).init(device);
         Attention {
             query: lin(),

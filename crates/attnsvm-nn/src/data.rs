@@ -78,7 +78,9 @@ impl Dataset {
     /// JapaneseVowels, `split` = `train` or `test`.
     pub fn japanese_vowels(dir: &Path, split: &str) -> Result<Dataset> {
         if split != "train" && split != "test" {
-            return Err(invalid(format!("JapaneseVowels: split {split:?} is not train or test")));
+            return Err(invalid(format!(
+                "JapaneseVowels: split {split:?} is not train or test"
+            )));
         }
         let base = dir.join("japanese_vowels");
         let x = read_f64(&base.join(format!("X_{split}.npy")))?;
@@ -96,7 +98,11 @@ impl Dataset {
             .iter()
             .map(|&l| usize::try_from(l).ok().filter(|l| (1..=29).contains(l)))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| invalid(format!("JapaneseVowels {split}: a length is outside 1..=29")))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "JapaneseVowels {split}: a length is outside 1..=29"
+                ))
+            })?;
         Ok(Dataset {
             x: x.data.iter().map(|&v| v as f32).collect(),
             lengths,
@@ -111,7 +117,10 @@ impl Dataset {
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         let m = self.len * self.features;
         Dataset {
-            x: idx.iter().flat_map(|&i| self.x[i * m..(i + 1) * m].iter().copied()).collect(),
+            x: idx
+                .iter()
+                .flat_map(|&i| self.x[i * m..(i + 1) * m].iter().copied())
+                .collect(),
             lengths: idx.iter().map(|&i| self.lengths[i]).collect(),
             y: idx.iter().map(|&i| self.y[i]).collect(),
             ..*self
@@ -140,7 +149,8 @@ impl Dataset {
     ) -> (Tensor<3>, Option<Tensor<2, Bool>>, Tensor<1, Int>) {
         let b = idx.len();
         let sub = self.subset(idx);
-        let x = Tensor::<3>::from_data(TensorData::new(sub.x, [b, self.len, self.features]), device);
+        let x =
+            Tensor::<3>::from_data(TensorData::new(sub.x, [b, self.len, self.features]), device);
         let y = Tensor::<1, Int>::from_data(TensorData::new(sub.y, [b]), device);
         let pad = sub.lengths.iter().any(|&l| l < self.len).then(|| {
             let mask: Vec<bool> = sub

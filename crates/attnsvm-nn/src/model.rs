@@ -11,7 +11,9 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{
+    Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::attention::{Attention, AttentionConfig, AttentionKind};
@@ -59,6 +61,25 @@ pub struct Classifier {
 }
 
 impl ClassifierConfig {
+    /// Check the sizes: every one positive, `d_model` a multiple of `n_heads`.
+    pub fn validate(&self) -> attnsvm::Result<()> {
+        if [
+            self.features,
+            self.max_len,
+            self.classes,
+            self.layers,
+            self.ff_mult,
+        ]
+        .contains(&0)
+        {
+            return Err(attnsvm::Error::Invalid(format!(
+                "classifier: features {}, max_len {}, classes {}, layers {}, ff_mult {} must all be ≥ 1",
+                self.features, self.max_len, self.classes, self.layers, self.ff_mult
+            )));
+        }
+        AttentionConfig::new(self.d_model, self.n_heads, self.attention).validate()
+    }
+
     /// Build with burn's default initializers on `device` (seed the device first for a
     /// reproducible init).
     pub fn init(&self, device: &Device) -> Classifier {
@@ -91,8 +112,14 @@ impl Classifier {
         let positions = Tensor::<1, Int>::arange(0..n as i64, &device).reshape([1, n]);
         let mut h = self.embed.forward(x) + self.position.forward(positions);
         for blk in &self.blocks {
-            h = h.clone() + blk.attention.forward(blk.norm1.forward(h.clone()), pad.clone());
-            let f = blk.ff_out.forward(blk.gelu.forward(blk.ff_in.forward(blk.norm2.forward(h.clone()))));
+            h = h.clone()
+                + blk
+                    .attention
+                    .forward(blk.norm1.forward(h.clone()), pad.clone());
+            let f = blk.ff_out.forward(
+                blk.gelu
+                    .forward(blk.ff_in.forward(blk.norm2.forward(h.clone()))),
+            );
             h = h + f;
         }
         let h = self.norm.forward(h);
@@ -101,9 +128,12 @@ impl Classifier {
             None => h.mean_dim(1),
             Some(pad) => {
                 // Valid = 1, padded = 0; the average runs over the valid tokens only.
-                let valid = Tensor::<3>::ones([b, n, 1], &device).mask_fill(pad.unsqueeze_dim::<3>(2), 0.0);
+                let valid =
+                    Tensor::<3>::ones([b, n, 1], &device).mask_fill(pad.unsqueeze_dim::<3>(2), 0.0);
                 let count = valid.clone().sum_dim(1);
-                (h * valid.expand([b, n, d])).sum_dim(1).div(count.expand([b, 1, d]))
+                (h * valid.expand([b, n, d]))
+                    .sum_dim(1)
+                    .div(count.expand([b, 1, d]))
             }
         };
         self.head.forward(pooled.reshape([b, d]))

@@ -69,12 +69,7 @@ pub fn accuracy(model: &Classifier, data: &Dataset, batch: usize, device: &Devic
     for chunk in idx.chunks(batch.max(1)) {
         let (x, pad, y) = data.batch(chunk, device);
         let pred = model.forward(x, pad).argmax(1).reshape([chunk.len()]);
-        right += pred
-            .equal(y)
-            .int()
-            .sum()
-            .into_scalar()
-            .elem::<i64>() as usize;
+        right += pred.equal(y).int().sum().into_scalar::<i64>() as usize;
     }
     right as f64 / data.n().max(1) as f64
 }
@@ -89,7 +84,26 @@ pub fn train(
     test: &Dataset,
     device: &Device,
     mut on_epoch: impl FnMut(&EpochMetrics) -> bool,
-) -> (Classifier, Vec<EpochMetrics>) {
+) -> attnsvm::Result<(Classifier, Vec<EpochMetrics>)> {
+    model_cfg.validate()?;
+    if cfg.epochs == 0 || cfg.batch_size == 0 || !(cfg.lr > 0.0 && cfg.lr.is_finite()) {
+        return Err(attnsvm::Error::Invalid(format!(
+            "training: epochs {}, batch size {} must be ≥ 1 and lr {} positive",
+            cfg.epochs, cfg.batch_size, cfg.lr
+        )));
+    }
+    for (name, d) in [("train", train), ("test", test)] {
+        if d.features != model_cfg.features
+            || d.len > model_cfg.max_len
+            || d.classes > model_cfg.classes
+            || d.n() == 0
+        {
+            return Err(attnsvm::Error::Invalid(format!(
+                "training: the {name} set ({} sequences of {} tokens × {} features, {} classes) does not fit the model ({} features, {} tokens, {} classes)",
+                d.n(), d.len, d.features, d.classes, model_cfg.features, model_cfg.max_len, model_cfg.classes
+            )));
+        }
+    }
     device.seed(cfg.seed);
     let mut model = model_cfg.init(device);
     let mut optim = AdamWConfig::new()
@@ -111,14 +125,9 @@ pub fn train(
             let (x, pad, y) = train.batch(chunk, device);
             let logits = model.forward(x, pad);
             let pred = logits.clone().argmax(1).reshape([chunk.len()]);
-            right += pred
-                .equal(y.clone())
-                .int()
-                .sum()
-                .into_scalar()
-                .elem::<i64>() as usize;
+            right += pred.equal(y.clone()).int().sum().into_scalar::<i64>() as usize;
             let loss = loss_fn.forward(logits, y);
-            loss_sum += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
+            loss_sum += loss.clone().into_scalar::<f64>() * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = cfg.lr_at(step, steps_per_epoch, total);
             model = optim.step(lr, model, grads);
@@ -138,5 +147,5 @@ pub fn train(
             break;
         }
     }
-    (model, history)
+    Ok((model, history))
 }
