@@ -32,7 +32,7 @@ pub fn instance_dict<'py>(py: Python<'py>, inst: &Instance) -> PyResult<Bound<'p
 /// closed form (orthonormal), the hidden `W_star` (planted), else None.
 #[pyfunction]
 #[pyo3(signature = (family, n, T, d, seed=0, self_attention=false, margin=0.5))]
-#[allow(non_snake_case)]
+#[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn generate<'py>(
     py: Python<'py>,
     family: &str,
