@@ -83,15 +83,19 @@ pub fn tokens(x: &Real<'_>) -> PyResult<((usize, usize, usize), Vec<f64>)> {
     Ok(((shape[0], shape[1], shape[2]), data))
 }
 
-/// Selected tokens: `expected` entries (`shape` names them in the message), each in `0..t`.
+/// Selected tokens of shape `want` (`(n,)`, or `(n, T)` one per query position), each in `0..t`;
+/// the messages are those of the CLI's `--alpha FILE` check.
 pub fn selection(a: &Index<'_>, want: &[usize], t: usize) -> PyResult<Vec<usize>> {
     let dims: Vec<Option<usize>> = want.iter().map(|&w| Some(w)).collect();
     let (_, data) = values("alpha", a, &dims, &format!("{} to match X", tuple(want)))?;
     if let Some(k) = data.iter().position(|&s| s < 0 || s as usize >= t) {
+        let place = match want {
+            [_, per] => format!("sequence {}, query position {}", k / per, k % per),
+            _ => format!("sequence {k}"),
+        };
         return Err(value_err(format!(
-            "alpha: index {} at sequence {} is out of range 0..{t}",
-            data[k],
-            k / want.get(1).copied().unwrap_or(1)
+            "alpha: index {} at {place} is out of range 0..{t}",
+            data[k]
         )));
     }
     Ok(data.into_iter().map(|s| s as usize).collect())

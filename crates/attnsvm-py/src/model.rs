@@ -184,13 +184,18 @@ impl Objective {
             Some(v) => convert::values("v", &v, &[Some(d)], &format!("({d},)"))?.1,
             None => self.inst.v.clone(),
         };
-        if let Some(k) = v
-            .iter()
-            .position(|x| !x.is_finite())
-            .or_else(|| (0..d * d).find(|&k| !w[(k / d, k % d)].is_finite()))
-        {
+        if let Some(k) = (0..d * d).find(|&k| !w[(k / d, k % d)].is_finite()) {
+            let x = w[(k / d, k % d)];
             return Err(convert::value_err(format!(
-                "W or v: non-finite value at flat index {k}"
+                "W: non-finite value {x} at index [{}, {}]",
+                k / d,
+                k % d
+            )));
+        }
+        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+            return Err(convert::value_err(format!(
+                "v: non-finite value {} at index [{k}]",
+                v[k]
             )));
         }
         let mut risk = self.risk()?;

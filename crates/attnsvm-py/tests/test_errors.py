@@ -113,3 +113,23 @@ def test_bad_names_and_types(inst):
     # lists and other dtypes are converted, not rejected
     sol = attnsvm.att_svm(X.astype(np.float32).astype(np.float64).tolist(), Z, y.astype(int), v)
     assert sol["status"] == "Solved"
+
+
+def test_bad_seq2seq_selection(cli, tmp_path):
+    g = attnsvm.generate("sphere", 3, 4, 5, seed=2, self_attention=True)
+    data = write_instance(tmp_path / "sa", g["X"], None, g["y"], g["v"])
+    alpha = np.zeros((3, 4), dtype=np.int64)
+    alpha[1, 2] = 4
+    np.save(tmp_path / "alpha.npy", alpha)
+    with pytest.raises(ValueError) as e:
+        attnsvm.att_svm(g["X"], None, g["y"], g["v"], alpha, seq2seq=True)
+    assert str(e.value) == "alpha: index 4 at sequence 1, query position 2 is out of range 0..4"
+    proc = cli("svm", "--data", data, "--seq2seq", "--alpha", tmp_path / "alpha.npy", "--out", tmp_path / "o", check=False)
+    assert_same_message(str(e.value), cli_message(proc))
+
+
+def test_objective_rejects_non_finite_w(inst):
+    W = np.zeros((10, 10))
+    W[2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"^W: non-finite value NaN at index \[2, 3\]$"):
+        attnsvm.Objective(inst["X"], inst["Z"], inst["y"], inst["v"]).evaluate(W)
