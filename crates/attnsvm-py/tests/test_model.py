@@ -125,3 +125,21 @@ def test_train_converges_in_direction_to_w_mm():
     assert run["trace"]["loss"][-1] < run["trace"]["loss"][0]
     kq = attnsvm.train(g["X"], None, g["y"], g["v"], param="kq", iters=50)
     np.testing.assert_allclose(kq["W"], kq["K"] @ kq["Q"].T, rtol=1e-12, atol=1e-14)
+
+
+def test_training_and_solves_release_the_gil():
+    """Another Python thread keeps running while a run (or a solve) is in Rust."""
+    import threading
+
+    g = attnsvm.generate("sphere", 40, 8, 10, seed=1)
+    X, Z, y, v = g["X"], g["Z"], g["y"], g["v"]
+    for work in (lambda: attnsvm.train(X, Z, y, v, iters=3000),
+                 lambda: [attnsvm.att_svm(X, Z, y, v, norm="nuc") for _ in range(3)]):
+        done = []
+        worker = threading.Thread(target=lambda: done.append(work()))
+        spins = 0
+        worker.start()
+        while worker.is_alive():
+            spins += 1
+        worker.join()
+        assert done and spins > 10_000, spins
