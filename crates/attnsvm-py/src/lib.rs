@@ -4,7 +4,8 @@
 //!
 //! Names follow the Rust API: `generate` (`data::generate`), `Objective` (`model::Objective`),
 //! `train` (`train::train`), `att_svm` (`solvers::svm::AttSvm`), `selection_report` and
-//! `optimal_selection` (`solvers::svm::tokens`), `regularization_path` (`solvers::path::RegPath`),
+//! `optimal_selection` (`solvers::svm::tokens`), `analyze_trained` (`solvers::svm::trained`),
+//! `regularization_path` (`solvers::path::RegPath`),
 //! `glasso`, `glasso_path`, `glasso_beta_max` (`solvers::glasso`).
 
 mod convert;
@@ -26,6 +27,7 @@ fn _attnsvm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(svm::att_svm, m)?)?;
     m.add_function(wrap_pyfunction!(svm::selection_report, m)?)?;
     m.add_function(wrap_pyfunction!(svm::optimal_selection, m)?)?;
+    m.add_function(wrap_pyfunction!(svm::analyze_trained, m)?)?;
     m.add_function(wrap_pyfunction!(path::regularization_path, m)?)?;
     m.add_function(wrap_pyfunction!(glasso::glasso, m)?)?;
     m.add_function(wrap_pyfunction!(glasso::glasso_path, m)?)?;

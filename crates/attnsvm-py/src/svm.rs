@@ -257,3 +257,53 @@ pub fn optimal_selection<'py>(
     let a = optimal(&inst, layout).or_py()?;
     Ok(vec1(py, indices(&a)).into_any())
 }
+
+/// analyze_trained(X, Z, y, v, W, norm="fro", *, query_position=0, causal=False, solver="auto",
+///                 tol=1e-10, max_iter=200000, time_limit=None, support_tol=1e-6) -> dict
+///
+/// From a trained `W` to the theory (`attnsvm::solvers::svm::trained::analyze_trained`): the tokens
+/// it selects (`α̂_i = argmax_t x_itᵀ W z_i`), the Att-SVM of `α̂` in the norm of the
+/// parameterization (`fro` for W, `nuc` for `K Qᵀ`), its global and local optimality, and
+/// `corr(W, W^mm(α̂))`. Returns `selected`, `corr` (None unless solved), `solution` (as `att_svm`
+/// returns) and `report` (as `selection_report` returns, without the solver fields).
+#[pyfunction]
+#[pyo3(signature = (
+    X, Z, y, v, W, norm="fro", *, query_position=0, causal=false, solver="auto", tol=1e-10,
+    max_iter=200_000, time_limit=None, support_tol=1e-6
+))]
+#[allow(non_snake_case, clippy::too_many_arguments)]
+pub fn analyze_trained<'py>(
+    py: Python<'py>,
+    X: Real<'_>,
+    Z: Option<Real<'_>>,
+    y: Real<'_>,
+    v: Real<'_>,
+    W: Real<'_>,
+    norm: &str,
+    query_position: usize,
+    causal: bool,
+    solver: &str,
+    tol: f64,
+    max_iter: usize,
+    time_limit: Option<f64>,
+    support_tol: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let settings = svm_settings(norm, solver, tol, max_iter, time_limit, support_tol, 0)?;
+    let inst = convert::instance(&X, Z.as_ref(), &y, &v, None)?;
+    let w = convert::square("W", &W, inst.d)?;
+    let layout = Layout {
+        query_position,
+        seq2seq: false,
+        causal,
+    };
+    let a = py
+        .detach(|| attnsvm::solvers::svm::trained::analyze_trained(&inst, &w, layout, settings))
+        .or_py()?;
+    let problem = AttSvmProblem::att_svm(&inst, &a.selected, layout).or_py()?;
+    let out = PyDict::new(py);
+    out.set_item("selected", vec1(py, indices(&a.selected)))?;
+    out.set_item("corr", a.corr)?;
+    out.set_item("solution", solution_dict(py, &problem, &a.solution)?)?;
+    out.set_item("report", to_python(py, &a.report)?)?;
+    Ok(out)
+}

@@ -132,3 +132,20 @@ def test_self_attention_seq2seq_causal(tmp_path):
     assert len(c) == 3 * sum(range(4))
     closed = attnsvm.att_svm(g["X"], None, g["y"], g["v"])
     np.testing.assert_allclose(closed["W"], g["reference"], atol=1e-9)  # W_mm in closed form
+
+
+def test_analyze_trained_reads_the_selection_off_w(sphere):
+    g = sphere
+    X, Z, y, v = g["X"], g["Z"], g["y"], g["v"]
+    run = attnsvm.train(X, Z, y, v, iters=2000, init="random", seed=2)
+    a = attnsvm.analyze_trained(X, Z, y, v, run["W"])
+    logits = np.einsum("ntd,de,ne->nt", X, run["W"], Z)
+    np.testing.assert_array_equal(a["selected"], logits.argmax(axis=1))
+    np.testing.assert_array_equal(a["selected"], run["alpha_hat"])
+    direct = attnsvm.att_svm(X, Z, y, v, a["selected"])
+    np.testing.assert_array_equal(a["solution"]["W"], direct["W"])
+    assert a["solution"]["status"] == "Solved"
+    assert a["corr"] == pytest.approx(np.sum(run["W"] * direct["W"]) / np.linalg.norm(run["W"]) / np.linalg.norm(direct["W"]), rel=1e-12)
+    assert a["corr"] > 0.99
+    rep = attnsvm.selection_report(X, Z, y, v, a["selected"])
+    assert a["report"]["locally_optimal_by_margin"] == rep["locally_optimal_by_margin"]

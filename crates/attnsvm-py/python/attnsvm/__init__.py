@@ -16,6 +16,7 @@ Conventions: tokens of sequence i are the rows of ``X[i]`` (T×d); logits ``a_it
 from ._attnsvm import (
     Objective,
     __version__,
+    analyze_trained,
     att_svm,
     generate,
     glasso,
@@ -31,6 +32,7 @@ from ._attnsvm import (
 __all__ = [
     "Objective",
     "__version__",
+    "analyze_trained",
     "att_svm",
     "generate",
     "glasso",

@@ -144,6 +144,24 @@ def optimal_selection(
     seq2seq: bool = False,
     causal: bool = False,
 ) -> I64: ...
+def analyze_trained(
+    X: ArrayLike,
+    Z: Optional[ArrayLike],
+    y: ArrayLike,
+    v: ArrayLike,
+    W: ArrayLike,
+    norm: NormName = "fro",
+    *,
+    query_position: int = 0,
+    causal: bool = False,
+    solver: Literal["auto", "dual", "ipm"] = "auto",
+    tol: float = 1e-10,
+    max_iter: int = 200000,
+    time_limit: Optional[float] = None,
+    support_tol: float = 1e-6,
+) -> Dict[str, Any]:
+    """``selected`` (α̂), ``corr`` (corr(W, W^mm(α̂))), ``solution`` (as att_svm), ``report``."""
+
 def regularization_path(
     X: ArrayLike,
     Z: Optional[ArrayLike],
