@@ -7,6 +7,11 @@
 //! | `softmax` | `out_i = Σ_j softmax_j(q_iᵀk_j/√d_k) v_j` (the SVR's support-vector expansion with the exponential kernel) |
 //! | `linear` | `out_i = Σ_j φ(q_i)ᵀφ(k_j) v_j / Σ_j φ(q_i)ᵀφ(k_j)`, `φ = elu + 1` (the same expansion with a feature-map kernel) |
 //!
+//! **Attention-BN** (`batch_norm`, spec §2.1, the reconstruction of `attnsvm::model::attention`):
+//! per sequence and head, the keys' mean `μ` and variance `σ²` over the *valid* keys (no running
+//! averages, no affine), `s = √(σ² + ε)`, and both queries and keys are normalized with the keys'
+//! statistics, `q̃ = (q − μ)/s`, `k̃ = (k − μ)/s`, before the kernel. `ε = 1e-5` by default.
+//!
 //! **Padding.** `pad` is `true` at padded tokens. Padded keys get no weight in either kind
 //! (softmax: their scores are set to a large negative number; linear: their features are zeroed),
 //! so the outputs at valid tokens do not depend on what the padded tokens hold.
@@ -35,6 +40,11 @@ pub struct AttentionConfig {
     pub d_model: usize,
     pub n_heads: usize,
     pub kind: AttentionKind,
+    /// Attention-BN: normalize queries and keys with the keys' statistics.
+    #[config(default = false)]
+    pub batch_norm: bool,
+    #[config(default = 1e-5)]
+    pub bn_eps: f64,
 }
 
 /// Multi-head attention with the projections `W_Q, W_K, W_V, W_O` (`d_model × d_model`).
@@ -47,11 +57,19 @@ pub struct Attention {
     pub n_heads: usize,
     /// `0` softmax, `1` linear (a plain field, so the module derive accepts it).
     pub kind: usize,
+    /// `ε` of Attention-BN; `None` without BN.
+    pub bn_eps: Option<f64>,
 }
 
 impl AttentionConfig {
     /// `d_model` must be a positive multiple of `n_heads`.
     pub fn validate(&self) -> attnsvm::Result<()> {
+        if !(self.bn_eps >= 0.0 && self.bn_eps.is_finite()) {
+            return Err(attnsvm::Error::Invalid(format!(
+                "attention-BN: eps = {} must be ≥ 0 and finite",
+                self.bn_eps
+            )));
+        }
         if self.n_heads == 0 || self.d_model == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return Err(attnsvm::Error::Invalid(format!(
                 "attention: d_model = {} must be a positive multiple of n_heads = {}",
@@ -74,6 +92,7 @@ impl AttentionConfig {
                 AttentionKind::Softmax => 0,
                 AttentionKind::Linear => 1,
             },
+            bn_eps: self.batch_norm.then_some(self.bn_eps),
         }
     }
 }
@@ -100,12 +119,44 @@ impl Attention {
             .swap_dims(1, 2)
     }
 
+    /// Attention-BN: `((q − μ)/s, (k − μ)/s)` with the statistics of the valid keys of each
+    /// sequence and head (`[B, H, N, d_k]` in and out).
+    fn batch_norm(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        pad: Option<&Tensor<2, Bool>>,
+        eps: f64,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let [b, h, n, dk] = k.dims();
+        let device = k.device();
+        let mut valid = Tensor::<4>::ones([b, 1, n, 1], &device);
+        if let Some(pad) = pad {
+            let m = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3);
+            valid = valid.mask_fill(m, 0.0);
+        }
+        let count = valid.clone().sum_dim(2).expand([b, h, 1, dk]);
+        let valid = valid.expand([b, h, n, dk]);
+        let mu = (k.clone() * valid.clone()).sum_dim(2).div(count.clone());
+        let centred = k - mu.clone().expand([b, h, n, dk]);
+        let var = (centred.clone().powf_scalar(2.0) * valid)
+            .sum_dim(2)
+            .div(count);
+        let s = var.add_scalar(eps).sqrt().expand([b, h, n, dk]);
+        let qn = (q - mu.expand([b, h, n, dk])).div(s.clone());
+        (qn, centred.div(s))
+    }
+
     /// Self-attention of `x` (`[B, N, D]`) with padding mask `pad` (`[B, N]`, true = padding).
     pub fn forward(&self, x: Tensor<3>, pad: Option<Tensor<2, Bool>>) -> Tensor<3> {
         let [b, n, d] = x.dims();
         let q = self.heads(self.query.forward(x.clone()));
         let k = self.heads(self.key.forward(x.clone()));
         let v = self.heads(self.value.forward(x));
+        let (q, k) = match self.bn_eps {
+            Some(eps) => self.batch_norm(q, k, pad.as_ref(), eps),
+            None => (q, k),
+        };
         let dk = (d / self.n_heads) as f64;
         let mixed = match self.kind() {
             AttentionKind::Softmax => {

@@ -37,6 +37,9 @@ pub struct ClassifierConfig {
     pub ff_mult: usize,
     #[config(default = "AttentionKind::Softmax")]
     pub attention: AttentionKind,
+    /// Attention-BN in every block (see [`crate::attention`]).
+    #[config(default = false)]
+    pub batch_norm: bool,
 }
 
 /// One pre-norm encoder block.
@@ -87,7 +90,9 @@ impl ClassifierConfig {
         let blocks = (0..self.layers)
             .map(|_| Block {
                 norm1: LayerNormConfig::new(d).init(device),
-                attention: AttentionConfig::new(d, self.n_heads, self.attention).init(device),
+                attention: AttentionConfig::new(d, self.n_heads, self.attention)
+                    .with_batch_norm(self.batch_norm)
+                    .init(device),
                 norm2: LayerNormConfig::new(d).init(device),
                 ff_in: LinearConfig::new(d, d * self.ff_mult).init(device),
                 ff_out: LinearConfig::new(d * self.ff_mult, d).init(device),

@@ -6,7 +6,7 @@ use attnsvm_nn::attention::{AttentionConfig, AttentionKind};
 use attnsvm_nn::data::{default_dir, Dataset};
 use attnsvm_nn::model::ClassifierConfig;
 use attnsvm_nn::train::{train, TrainConfig};
-use burn::tensor::{Bool, Tensor, TensorData};
+use burn::tensor::{Bool, Distribution, Tensor, TensorData};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
@@ -23,23 +23,38 @@ fn affine(x: &[f64], n: usize, w: &[f64], b: &[f64], d: usize) -> Vec<f64> {
     out
 }
 
+/// The burn attention against the core crate's f64 reference forward pass
+/// (`attnsvm::model::attention`), projections included, on the valid tokens of a padded sequence;
+/// then padding invariance.
 #[test]
-fn attention_kinds_match_their_formulas_and_ignore_padded_keys() {
+fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
+    use attnsvm::model::attention::{attention, AttentionConfig as Reference, BatchNorm};
     let device = attnsvm_nn::cpu();
     device.seed(3);
-    let (n, d, h) = (5, 8, 2);
-    for kind in [AttentionKind::Softmax, AttentionKind::Linear] {
-        let att = AttentionConfig::new(d, h, kind).init(&device);
-        let x = Tensor::<3>::random(
-            [1, n, d],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        );
-        let valid = 3; // tokens 3 and 4 are padding
+    let (n, d, h) = (6, 8, 2);
+    let cases = [
+        (AttentionKind::Softmax, false, Reference::softmax(h)),
+        (AttentionKind::Linear, false, Reference::linear(h)),
+        (
+            AttentionKind::Softmax,
+            true,
+            Reference::softmax(h).with_batch_norm(BatchNorm::default()),
+        ),
+        (
+            AttentionKind::Linear,
+            true,
+            Reference::linear(h).with_batch_norm(BatchNorm::default()),
+        ),
+    ];
+    for (kind, bn, reference) in cases {
+        let att = AttentionConfig::new(d, h, kind)
+            .with_batch_norm(bn)
+            .init(&device);
+        let x = Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 1.0), &device);
+        let valid = 4; // tokens 4 and 5 are padding
         let mask: Vec<bool> = (0..n).map(|t| t >= valid).collect();
-        let pad = Tensor::<2, Bool>::from_data(TensorData::new(mask, [1, n]), &device);
+        let pad = Tensor::<2, Bool>::from_data(TensorData::new(mask.clone(), [1, n]), &device);
         let out = values(att.forward(x.clone(), Some(pad.clone())));
-        // The naive evaluation over the valid keys only.
         let xs = values(x.clone());
         let p = |l: &burn::nn::Linear| {
             (
@@ -49,66 +64,39 @@ fn attention_kinds_match_their_formulas_and_ignore_padded_keys() {
         };
         let ((wq, bq), (wk, bk), (wv, bv), (wo, bo)) =
             (p(&att.query), p(&att.key), p(&att.value), p(&att.output));
+        let mat = |a: Vec<f64>| faer::Mat::from_fn(n, d, |i, c| a[i * d + c]);
         let (q, k, v) = (
-            affine(&xs, n, &wq, &bq, d),
-            affine(&xs, n, &wk, &bk, d),
-            affine(&xs, n, &wv, &bv, d),
+            mat(affine(&xs, n, &wq, &bq, d)),
+            mat(affine(&xs, n, &wk, &bk, d)),
+            mat(affine(&xs, n, &wv, &bv, d)),
         );
-        let dk = d / h;
-        let phi = |u: f64| if u > 0.0 { u + 1.0 } else { u.exp() };
-        let mut mixed = vec![0.0; n * d];
-        for head in 0..h {
-            let r = head * dk..(head + 1) * dk;
-            for i in 0..n {
-                let weights: Vec<f64> = (0..valid)
-                    .map(|j| match kind {
-                        AttentionKind::Softmax => {
-                            let s: f64 = r.clone().map(|c| q[i * d + c] * k[j * d + c]).sum();
-                            (s / (dk as f64).sqrt()).exp()
-                        }
-                        AttentionKind::Linear => r
-                            .clone()
-                            .map(|c| phi(q[i * d + c]) * phi(k[j * d + c]))
-                            .sum(),
-                    })
-                    .collect();
-                let total: f64 = weights.iter().sum();
-                for c in r.clone() {
-                    mixed[i * d + c] =
-                        (0..valid).map(|j| weights[j] * v[j * d + c]).sum::<f64>() / total;
-                }
-            }
-        }
-        let expect = affine(&mixed, n, &wo, &bo, d);
-        let err = out
+        let keep: Vec<bool> = mask.iter().map(|m| !m).collect();
+        let mixed = attention(&reference, &q, &k, &v, Some(&keep)).unwrap().out;
+        let flat: Vec<f64> = (0..n * d).map(|e| mixed[(e / d, e % d)]).collect();
+        let expect = affine(&flat, n, &wo, &bo, d);
+        let err = out[..valid * d]
             .iter()
-            .zip(&expect)
+            .zip(&expect[..valid * d])
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        assert!(err < 1e-4, "{kind:?}: max difference {err:e}");
+        assert!(err < 1e-4, "{kind:?} bn={bn}: max difference {err:e}");
 
         // Changing the padded tokens changes nothing at the valid ones.
-        let noise = Tensor::<3>::random(
-            [1, n, d],
-            burn::tensor::Distribution::Normal(0.0, 5.0),
-            &device,
-        );
-        let keep = Tensor::<3>::from_data(
-            TensorData::new(
-                (0..n * d)
-                    .map(|e| if e / d < valid { 0.0f32 } else { 1.0 })
-                    .collect::<Vec<_>>(),
-                [1, n, d],
-            ),
-            &device,
-        );
-        let out2 = values(att.forward(x + noise * keep, Some(pad)));
+        let noise = Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 5.0), &device);
+        let at_pad: Vec<f32> = (0..n * d)
+            .map(|e| if e / d < valid { 0.0 } else { 1.0 })
+            .collect();
+        let at_pad = Tensor::<3>::from_data(TensorData::new(at_pad, [1, n, d]), &device);
+        let out2 = values(att.forward(x + noise * at_pad, Some(pad)));
         let diff = out[..valid * d]
             .iter()
             .zip(&out2[..valid * d])
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        assert!(diff < 1e-5, "{kind:?}: padded content leaked, {diff:e}");
+        assert!(
+            diff < 1e-5,
+            "{kind:?} bn={bn}: padded content leaked, {diff:e}"
+        );
     }
 }
 
@@ -117,8 +105,13 @@ fn classifier_logits_do_not_see_padded_content() {
     let device = attnsvm_nn::cpu();
     device.seed(5);
     let data = Dataset::japanese_vowels(&default_dir(), "train").unwrap();
-    for kind in [AttentionKind::Softmax, AttentionKind::Linear] {
+    for (kind, bn) in [
+        (AttentionKind::Softmax, false),
+        (AttentionKind::Linear, false),
+        (AttentionKind::Softmax, true),
+    ] {
         let model = ClassifierConfig::new(12, 29, 9)
+            .with_batch_norm(bn)
             .with_d_model(16)
             .with_n_heads(2)
             .with_attention(kind)
@@ -127,11 +120,7 @@ fn classifier_logits_do_not_see_padded_content() {
         let (x, pad, _) = data.batch(&idx, &device);
         let pad = pad.expect("JapaneseVowels is padded");
         let a = values(model.forward(x.clone(), Some(pad.clone())));
-        let junk = Tensor::<3>::random(
-            [8, 29, 12],
-            burn::tensor::Distribution::Normal(0.0, 3.0),
-            &device,
-        );
+        let junk = Tensor::<3>::random([8, 29, 12], Distribution::Normal(0.0, 3.0), &device);
         let padf = Tensor::<3>::ones([8, 29, 12], &device).mask_fill(
             pad.clone()
                 .bool_not()
@@ -145,7 +134,7 @@ fn classifier_logits_do_not_see_padded_content() {
             .zip(&b)
             .map(|(u, v)| (u - v).abs())
             .fold(0.0, f64::max);
-        assert!(diff < 1e-5, "{kind:?}: {diff:e}");
+        assert!(diff < 1e-5, "{kind:?} bn={bn}: {diff:e}");
     }
 }
 
