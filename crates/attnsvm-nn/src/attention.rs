@@ -12,6 +12,11 @@
 //! averages, no affine), `s = √(σ² + ε)`, and both queries and keys are normalized with the keys'
 //! statistics, `q̃ = (q − μ)/s`, `k̃ = (k − μ)/s`, before the kernel. `ε = 1e-5` by default.
 //!
+//! **Attention-SH** (`ratios`, spec §2.2): head `j` attends to its keys and values average-pooled
+//! along the tokens with kernel = stride = `r_j` ([`pool`]; a pooled slot is the mean of its valid
+//! members, padding when it has none); queries are not pooled. With BN, the statistics are those of
+//! the pooled keys (pool, then normalize: the reference's default order).
+//!
 //! **Padding.** `pad` is `true` at padded tokens. Padded keys get no weight in either kind
 //! (softmax: their scores are set to a large negative number; linear: their features are zeroed),
 //! so the outputs at valid tokens do not depend on what the padded tokens hold.
@@ -45,6 +50,9 @@ pub struct AttentionConfig {
     pub batch_norm: bool,
     #[config(default = 1e-5)]
     pub bn_eps: f64,
+    /// Attention-SH: one pooling ratio per head (empty: no pooling, every ratio 1).
+    #[config(default = "Vec::new()")]
+    pub ratios: Vec<usize>,
 }
 
 /// Multi-head attention with the projections `W_Q, W_K, W_V, W_O` (`d_model × d_model`).
@@ -59,6 +67,8 @@ pub struct Attention {
     pub kind: usize,
     /// `ε` of Attention-BN; `None` without BN.
     pub bn_eps: Option<f64>,
+    /// The SH pooling ratio of every head (all 1 without SH).
+    pub ratios: Vec<usize>,
 }
 
 impl AttentionConfig {
@@ -68,6 +78,14 @@ impl AttentionConfig {
             return Err(attnsvm::Error::Invalid(format!(
                 "attention-BN: eps = {} must be ≥ 0 and finite",
                 self.bn_eps
+            )));
+        }
+        if !self.ratios.is_empty()
+            && (self.ratios.len() != self.n_heads || self.ratios.contains(&0))
+        {
+            return Err(attnsvm::Error::Invalid(format!(
+                "attention-SH: ratios {:?} must be {} positive integers, one per head",
+                self.ratios, self.n_heads
             )));
         }
         if self.n_heads == 0 || self.d_model == 0 || !self.d_model.is_multiple_of(self.n_heads) {
@@ -93,6 +111,11 @@ impl AttentionConfig {
                 AttentionKind::Linear => 1,
             },
             bn_eps: self.batch_norm.then_some(self.bn_eps),
+            ratios: if self.ratios.is_empty() {
+                vec![1; self.n_heads]
+            } else {
+                self.ratios.clone()
+            },
         }
     }
 }
@@ -120,7 +143,7 @@ impl Attention {
     }
 
     /// Attention-BN: `((q − μ)/s, (k − μ)/s)` with the statistics of the valid keys of each
-    /// sequence and head (`[B, H, N, d_k]` in and out).
+    /// sequence and head (queries `[B, H, N, d_k]`, keys `[B, H, M, d_k]`).
     fn batch_norm(
         &self,
         q: Tensor<4>,
@@ -142,9 +165,52 @@ impl Attention {
         let var = (centred.clone().powf_scalar(2.0) * valid)
             .sum_dim(2)
             .div(count);
-        let s = var.add_scalar(eps).sqrt().expand([b, h, n, dk]);
-        let qn = (q - mu.expand([b, h, n, dk])).div(s.clone());
-        (qn, centred.div(s))
+        let s = var.clone().add_scalar(eps).sqrt().expand([b, h, n, dk]);
+        let nq = q.dims()[2];
+        let (mu_q, s_q) = (
+            mu.expand([b, h, nq, dk]),
+            var.clone().add_scalar(eps).sqrt().expand([b, h, nq, dk]),
+        );
+        (q.sub(mu_q).div(s_q), centred.div(s))
+    }
+
+    /// Queries `[B, h, N, d_k]` against keys and values `[B, h, M, d_k]` whose padding is
+    /// `key_pad` (`[B, M]`): Attention-BN if configured, then the kernel.
+    fn mix(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        key_pad: Option<&Tensor<2, Bool>>,
+    ) -> Tensor<4> {
+        let [b, h, n, dk] = q.dims();
+        let m = k.dims()[2];
+        let (q, k) = match self.bn_eps {
+            Some(eps) => self.batch_norm(q, k, key_pad, eps),
+            None => (q, k),
+        };
+        match self.kind() {
+            AttentionKind::Softmax => {
+                let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
+                if let Some(pad) = key_pad {
+                    // [B, M] → [B, 1, 1, M]: the same keys are masked for every head and query.
+                    let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(1);
+                    scores = scores.mask_fill(mask.expand([b, h, n, m]), MASKED);
+                }
+                softmax(scores, 3).matmul(v)
+            }
+            AttentionKind::Linear => {
+                let (fq, mut fk) = (elu_plus_one(q), elu_plus_one(k));
+                if let Some(pad) = key_pad {
+                    let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3);
+                    fk = fk.mask_fill(mask.expand([b, h, m, dk]), 0.0);
+                }
+                // φ(K)ᵀV: [B, h, d_k, d_k]; the normalizer φ(Q)·Σ_j φ(k_j): [B, h, N, 1].
+                let kv = fk.clone().swap_dims(2, 3).matmul(v);
+                let z = fq.clone().matmul(fk.sum_dim(2).swap_dims(2, 3));
+                fq.matmul(kv).div(z)
+            }
+        }
     }
 
     /// Self-attention of `x` (`[B, N, D]`) with padding mask `pad` (`[B, N]`, true = padding).
@@ -153,34 +219,67 @@ impl Attention {
         let q = self.heads(self.query.forward(x.clone()));
         let k = self.heads(self.key.forward(x.clone()));
         let v = self.heads(self.value.forward(x));
-        let (q, k) = match self.bn_eps {
-            Some(eps) => self.batch_norm(q, k, pad.as_ref(), eps),
-            None => (q, k),
-        };
-        let dk = (d / self.n_heads) as f64;
-        let mixed = match self.kind() {
-            AttentionKind::Softmax => {
-                let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar(dk.sqrt());
-                if let Some(pad) = pad {
-                    // [B, N] → [B, 1, 1, N]: the same keys are masked for every head and query.
-                    let m = pad.unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(1);
-                    scores = scores.mask_fill(m.expand([b, self.n_heads, n, n]), MASKED);
-                }
-                softmax(scores, 3).matmul(v)
-            }
-            AttentionKind::Linear => {
-                let (fq, mut fk) = (elu_plus_one(q), elu_plus_one(k));
-                if let Some(pad) = pad {
-                    let m = pad.unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3);
-                    fk = fk.mask_fill(m.expand([b, self.n_heads, n, d / self.n_heads]), 0.0);
-                }
-                // φ(K)ᵀV: [B, H, d_k, d_k]; the normalizer φ(Q)·Σ_j φ(k_j): [B, H, N, 1].
-                let kv = fk.clone().swap_dims(2, 3).matmul(v);
-                let z = fq.clone().matmul(fk.sum_dim(2).swap_dims(2, 3));
-                fq.matmul(kv).div(z)
-            }
+        let mixed = if self.ratios.iter().all(|&r| r == 1) {
+            self.mix(q, k, v, pad.as_ref())
+        } else {
+            // Attention-SH: head j attends to its keys and values pooled by r_j.
+            let heads = (0..self.n_heads)
+                .map(|j| {
+                    let (kj, vj, pj) = pool(
+                        k.clone().narrow(1, j, 1),
+                        v.clone().narrow(1, j, 1),
+                        pad.as_ref(),
+                        self.ratios[j],
+                    );
+                    self.mix(q.clone().narrow(1, j, 1), kj, vj, pj.as_ref())
+                })
+                .collect();
+            Tensor::cat(heads, 1)
         };
         self.output
             .forward(mixed.swap_dims(1, 2).reshape([b, n, d]))
     }
+}
+
+/// The SH downsampler: masked average pooling of `k`, `v` (`[B, 1, N, d_k]`) along the tokens
+/// with kernel = stride = `r`; a pooled slot is the mean of its valid members and is padding when
+/// it has none (the returned mask, `[B, ⌈N/r⌉]`, when the input has one).
+pub fn pool(
+    k: Tensor<4>,
+    v: Tensor<4>,
+    pad: Option<&Tensor<2, Bool>>,
+    r: usize,
+) -> (Tensor<4>, Tensor<4>, Option<Tensor<2, Bool>>) {
+    if r == 1 {
+        return (k, v, pad.cloned());
+    }
+    let [b, _, n, dk] = k.dims();
+    let device = k.device();
+    let slots = n.div_ceil(r);
+    let extra = slots * r - n;
+    let mut valid = Tensor::<4>::ones([b, 1, n, 1], &device);
+    if let Some(pad) = pad {
+        valid = valid.mask_fill(pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3), 0.0);
+    }
+    // Zero rows complete the last window; they count as no member.
+    let window_sum = |t: Tensor<4>, width: usize| -> Tensor<4> {
+        let t = if extra > 0 {
+            Tensor::cat(
+                vec![t, Tensor::<4>::zeros([b, 1, extra, width], &device)],
+                2,
+            )
+        } else {
+            t
+        };
+        t.reshape([b, 1, slots, r, width])
+            .sum_dim(3)
+            .reshape([b, 1, slots, width])
+    };
+    let count = window_sum(valid.clone(), 1);
+    let denom = count.clone().clamp_min(1.0).expand([b, 1, slots, dk]);
+    let weights = valid.expand([b, 1, n, dk]);
+    let kp = window_sum(k * weights.clone(), dk).div(denom.clone());
+    let vp = window_sum(v * weights, dk).div(denom);
+    let pad = pad.map(|_| count.reshape([b, slots]).lower_elem(0.5));
+    (kp, vp, pad)
 }

@@ -40,6 +40,9 @@ pub struct ClassifierConfig {
     /// Attention-BN in every block (see [`crate::attention`]).
     #[config(default = false)]
     pub batch_norm: bool,
+    /// Attention-SH pooling ratios, one per head, in every block (empty: none).
+    #[config(default = "Vec::new()")]
+    pub ratios: Vec<usize>,
 }
 
 /// One pre-norm encoder block.
@@ -80,7 +83,9 @@ impl ClassifierConfig {
                 self.features, self.max_len, self.classes, self.layers, self.ff_mult
             )));
         }
-        AttentionConfig::new(self.d_model, self.n_heads, self.attention).validate()
+        AttentionConfig::new(self.d_model, self.n_heads, self.attention)
+            .with_ratios(self.ratios.clone())
+            .validate()
     }
 
     /// Build with burn's default initializers on `device` (seed the device first for a
@@ -92,6 +97,7 @@ impl ClassifierConfig {
                 norm1: LayerNormConfig::new(d).init(device),
                 attention: AttentionConfig::new(d, self.n_heads, self.attention)
                     .with_batch_norm(self.batch_norm)
+                    .with_ratios(self.ratios.clone())
                     .init(device),
                 norm2: LayerNormConfig::new(d).init(device),
                 ff_in: LinearConfig::new(d, d * self.ff_mult).init(device),

@@ -32,23 +32,48 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
     let device = attnsvm_nn::cpu();
     device.seed(3);
     let (n, d, h) = (6, 8, 2);
+    let bn = BatchNorm::default;
+    // (kind, BN, SH ratios, the reference configuration)
     let cases = [
-        (AttentionKind::Softmax, false, Reference::softmax(h)),
-        (AttentionKind::Linear, false, Reference::linear(h)),
+        (AttentionKind::Softmax, false, vec![], Reference::softmax(h)),
+        (AttentionKind::Linear, false, vec![], Reference::linear(h)),
         (
             AttentionKind::Softmax,
             true,
-            Reference::softmax(h).with_batch_norm(BatchNorm::default()),
+            vec![],
+            Reference::softmax(h).with_batch_norm(bn()),
         ),
         (
             AttentionKind::Linear,
             true,
-            Reference::linear(h).with_batch_norm(BatchNorm::default()),
+            vec![],
+            Reference::linear(h).with_batch_norm(bn()),
+        ),
+        (
+            AttentionKind::Softmax,
+            false,
+            vec![2, 3],
+            Reference::softmax(h).with_ratios(vec![2, 3]),
+        ),
+        (
+            AttentionKind::Linear,
+            false,
+            vec![4, 1],
+            Reference::linear(h).with_ratios(vec![4, 1]),
+        ),
+        (
+            AttentionKind::Softmax,
+            true,
+            vec![3, 2],
+            Reference::softmax(h)
+                .with_batch_norm(bn())
+                .with_ratios(vec![3, 2]),
         ),
     ];
-    for (kind, bn, reference) in cases {
+    for (kind, bn, ratios, reference) in cases {
         let att = AttentionConfig::new(d, h, kind)
             .with_batch_norm(bn)
+            .with_ratios(ratios.clone())
             .init(&device);
         let x = Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 1.0), &device);
         let valid = 4; // tokens 4 and 5 are padding
@@ -79,7 +104,10 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
             .zip(&expect[..valid * d])
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        assert!(err < 1e-4, "{kind:?} bn={bn}: max difference {err:e}");
+        assert!(
+            err < 1e-4,
+            "{kind:?} bn={bn} sh={ratios:?}: max difference {err:e}"
+        );
 
         // Changing the padded tokens changes nothing at the valid ones.
         let noise = Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 5.0), &device);
@@ -105,13 +133,15 @@ fn classifier_logits_do_not_see_padded_content() {
     let device = attnsvm_nn::cpu();
     device.seed(5);
     let data = Dataset::japanese_vowels(&default_dir(), "train").unwrap();
-    for (kind, bn) in [
-        (AttentionKind::Softmax, false),
-        (AttentionKind::Linear, false),
-        (AttentionKind::Softmax, true),
+    for (kind, bn, ratios) in [
+        (AttentionKind::Softmax, false, vec![]),
+        (AttentionKind::Linear, false, vec![]),
+        (AttentionKind::Softmax, true, vec![]),
+        (AttentionKind::Softmax, true, vec![1, 4]),
     ] {
         let model = ClassifierConfig::new(12, 29, 9)
             .with_batch_norm(bn)
+            .with_ratios(ratios.clone())
             .with_d_model(16)
             .with_n_heads(2)
             .with_attention(kind)
@@ -134,7 +164,7 @@ fn classifier_logits_do_not_see_padded_content() {
             .zip(&b)
             .map(|(u, v)| (u - v).abs())
             .fold(0.0, f64::max);
-        assert!(diff < 1e-5, "{kind:?} bn={bn}: {diff:e}");
+        assert!(diff < 1e-5, "{kind:?} bn={bn} sh={ratios:?}: {diff:e}");
     }
 }
 
@@ -194,6 +224,9 @@ fn bad_sizes_are_errors_not_panics() {
     let wrong_features = ClassifierConfig::new(12, 16, 10);
     let e = train(&wrong_features, &cfg, &tr, &te, &device, |_| true).unwrap_err();
     assert!(e.to_string().contains("does not fit the model"), "{e}");
+    let bad_ratios = ClassifierConfig::new(4, 16, 10).with_ratios(vec![2, 0, 1, 1]);
+    let e = train(&bad_ratios, &cfg, &tr, &te, &device, |_| true).unwrap_err();
+    assert!(e.to_string().contains("attention-SH"), "{e}");
     assert!(Dataset::digits(&default_dir(), 3).is_err());
     assert!(Dataset::japanese_vowels(&default_dir(), "valid").is_err());
 }
