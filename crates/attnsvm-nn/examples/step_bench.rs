@@ -24,7 +24,6 @@ fn main() {
         std::process::exit(2);
     };
     let device = attnsvm_nn::cpu();
-    device.seed(0);
     let cfg = ClassifierConfig::new(features, tokens, 10)
         .with_d_model(d_model)
         .with_n_heads(heads)
@@ -33,7 +32,7 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
-    let mut model = cfg.init(&device);
+    let mut model = cfg.init_seeded(&device, 0);
     let mut optim = AdamWConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let x = Tensor::<3>::random(

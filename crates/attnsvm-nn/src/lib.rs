@@ -10,11 +10,11 @@
 //! | [`attention`] | multi-head attention: softmax and linear (`elu + 1` features), Attention-BN, Attention-SH (1D pooling ratios per head), BN+SH; padding masks |
 //! | [`model`] | the pre-norm encoder classifier, mean pooling over valid tokens |
 //! | [`data`] | digits (patch tokens) and JapaneseVowels (padded series) from `data/` |
-//! | [`train`] | AdamW, warm-up + cosine schedule, per-epoch metrics |
+//! | [`train`] | AdamW, warm-up + cosine schedule, per-epoch metrics, checkpoint and resume |
 //!
 //! Every attention kind is tested against the f64 reference forward pass of the core crate
 //! (`attnsvm::model::attention`). Status: sparse attention (top-k, window), 2D SH pooling,
-//! checkpointing and the `repro primal-dual` experiments are not built yet.
+//! and the `repro primal-dual` experiments are not built yet.
 
 pub mod attention;
 pub mod data;
@@ -24,4 +24,17 @@ pub mod train;
 /// The CPU device: burn's `flex` backend with autodiff (f32).
 pub fn cpu() -> burn::tensor::Device {
     burn::tensor::Device::flex().autodiff()
+}
+
+/// Run `f` with burn's random number generator seeded by `seed`, holding a process-wide lock.
+/// burn's seed is global to the backend, so two threads that seed and draw at the same time would
+/// interleave their draws; every random draw of this crate (model initialization) goes through
+/// here, which keeps a seeded run reproducible when others run alongside (e.g. parallel tests).
+pub fn with_seed<T>(device: &burn::tensor::Device, seed: u64, f: impl FnOnce() -> T) -> T {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    f()
 }

@@ -88,8 +88,19 @@ impl ClassifierConfig {
             .validate()
     }
 
-    /// Build with burn's default initializers on `device` (seed the device first for a
-    /// reproducible init).
+    /// The initialization of seed `seed`, reproducible whatever else runs: burn draws lazily
+    /// initialized parameters at their first use, so they are all materialized here, under
+    /// [`crate::with_seed`].
+    pub fn init_seeded(&self, device: &Device, seed: u64) -> Classifier {
+        crate::with_seed(device, seed, || {
+            let model = self.init(device);
+            drop(model.clone().into_record());
+            model
+        })
+    }
+
+    /// Build with burn's default initializers on `device` (parameters are drawn lazily, at
+    /// their first use; [`Self::init_seeded`] makes that reproducible).
     pub fn init(&self, device: &Device) -> Classifier {
         let d = self.d_model;
         let blocks = (0..self.layers)

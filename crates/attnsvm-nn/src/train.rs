@@ -1,7 +1,16 @@
 //! Training: full passes over a seeded shuffle of the training set in minibatches, AdamW with a
 //! linear warm-up and a cosine decay of the learning rate, cross-entropy loss, and an evaluation
 //! on the held-out split after every epoch.
+//!
+//! **Checkpoints.** With a checkpoint directory, every finished epoch writes `model.bpk` and
+//! `optim.bpk` (burnpack records of the parameters and the AdamW moments) and `state.json` (the
+//! configurations, the epoch, the step and the metrics so far), each through a temporary file and
+//! a rename, `state.json` last. A run started with the same configurations on a directory that
+//! holds a checkpoint continues after its epoch: an interrupted run loses at most the epoch in
+//! progress. The shuffle of epoch `e` is seeded by `(seed, e)`, so a resumed run visits the
+//! minibatches of an uninterrupted one.
 
+use std::path::Path;
 use std::time::Instant;
 
 use burn::config::Config;
@@ -12,7 +21,7 @@ use burn::tensor::Device;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::model::{Classifier, ClassifierConfig};
@@ -37,7 +46,7 @@ pub struct TrainConfig {
 }
 
 /// What one epoch measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     /// Mean cross-entropy over the epoch's minibatches.
@@ -74,15 +83,44 @@ pub fn accuracy(model: &Classifier, data: &Dataset, batch: usize, device: &Devic
     right as f64 / data.n().max(1) as f64
 }
 
-/// Train a fresh model of `model_cfg` on `train` (the device is seeded with `cfg.seed` first, so
-/// the initialization and the minibatch order are reproducible), evaluating on `test` after every
-/// epoch; `on_epoch` returning `false` stops after that epoch.
+/// What `state.json` of a checkpoint holds.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    model: serde_json::Value,
+    train: serde_json::Value,
+    step: usize,
+    history: Vec<EpochMetrics>,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> attnsvm::Error {
+    attnsvm::Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// Write `dir/name` through `dir/name.tmp` and a rename.
+fn atomically(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> attnsvm::Result<()> {
+    let (tmp, dest) = (dir.join(format!("{name}.tmp")), dir.join(name));
+    write(&tmp).map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, &dest).map_err(|e| io_err(&dest, e))
+}
+
+/// Train a fresh model of `model_cfg` on `train` (initialized under [`crate::with_seed`] with
+/// `cfg.seed`, so the initialization and the minibatch order are reproducible), evaluating on `test` after every
+/// epoch; `on_epoch` returning `false` stops after that epoch. With `checkpoint`, every epoch is
+/// saved there and a matching checkpoint found there is resumed (module docs).
 pub fn train(
     model_cfg: &ClassifierConfig,
     cfg: &TrainConfig,
     train: &Dataset,
     test: &Dataset,
     device: &Device,
+    checkpoint: Option<&Path>,
     mut on_epoch: impl FnMut(&EpochMetrics) -> bool,
 ) -> attnsvm::Result<(Classifier, Vec<EpochMetrics>)> {
     model_cfg.validate()?;
@@ -104,19 +142,45 @@ pub fn train(
             )));
         }
     }
-    device.seed(cfg.seed);
-    let mut model = model_cfg.init(device);
+    let mut model = model_cfg.init_seeded(device, cfg.seed);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
         .init();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c);
-    let steps_per_epoch = train.n().div_ceil(cfg.batch_size.max(1));
-    let total = steps_per_epoch * cfg.epochs;
+    let configs = (
+        serde_json::to_value(model_cfg).map_err(|e| attnsvm::Error::Invalid(e.to_string()))?,
+        serde_json::to_value(cfg).map_err(|e| attnsvm::Error::Invalid(e.to_string()))?,
+    );
     let mut step = 0;
     let mut history = Vec::new();
-    for epoch in 0..cfg.epochs {
+    if let Some(dir) = checkpoint {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let state_path = dir.join("state.json");
+        if state_path.is_file() {
+            let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
+            let saved: Checkpoint = serde_json::from_str(&text)
+                .map_err(|e| attnsvm::Error::Invalid(format!("{}: {e}", state_path.display())))?;
+            if (saved.model, saved.train) != configs {
+                return Err(attnsvm::Error::Invalid(format!(
+                    "{}: a checkpoint of other settings; use another directory or remove it",
+                    dir.display()
+                )));
+            }
+            let record = burn::store::ModuleRecord::load(dir.join("model.bpk"))
+                .map_err(|e| io_err(&dir.join("model.bpk"), e))?;
+            model = model.load_record(record);
+            optim = optim
+                .load(dir.join("optim.bpk"))
+                .map_err(|e| io_err(&dir.join("optim.bpk"), e))?;
+            step = saved.step;
+            history = saved.history;
+        }
+    }
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let steps_per_epoch = train.n().div_ceil(cfg.batch_size.max(1));
+    let total = steps_per_epoch * cfg.epochs;
+    for epoch in history.len()..cfg.epochs {
         let start = Instant::now();
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c ^ ((epoch as u64) << 32));
         let mut order: Vec<usize> = (0..train.n()).collect();
         order.shuffle(&mut rng);
         let (mut loss_sum, mut right) = (0.0, 0usize);
@@ -141,9 +205,27 @@ pub fn train(
             lr,
             seconds: start.elapsed().as_secs_f64(),
         };
-        let go_on = on_epoch(&m);
-        history.push(m);
-        if !go_on {
+        history.push(m.clone());
+        if let Some(dir) = checkpoint {
+            let record = model.clone().into_record();
+            atomically(dir, "model.bpk", |p| {
+                record.save(p).map_err(|e| e.to_string())
+            })?;
+            atomically(dir, "optim.bpk", |p| {
+                optim.save(p).map_err(|e| e.to_string())
+            })?;
+            let state = Checkpoint {
+                model: configs.0.clone(),
+                train: configs.1.clone(),
+                step,
+                history: history.clone(),
+            };
+            let text = serde_json::to_string_pretty(&state).map_err(|e| io_err(dir, e))?;
+            atomically(dir, "state.json", |p| {
+                std::fs::write(p, text).map_err(|e| e.to_string())
+            })?;
+        }
+        if !on_epoch(&m) {
             break;
         }
     }

@@ -30,7 +30,6 @@ fn affine(x: &[f64], n: usize, w: &[f64], b: &[f64], d: usize) -> Vec<f64> {
 fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
     use attnsvm::model::attention::{attention, AttentionConfig as Reference, BatchNorm};
     let device = attnsvm_nn::cpu();
-    device.seed(3);
     let (n, d, h) = (6, 8, 2);
     let bn = BatchNorm::default;
     // (kind, BN, SH ratios, the reference configuration)
@@ -71,11 +70,16 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
         ),
     ];
     for (kind, bn, ratios, reference) in cases {
-        let att = AttentionConfig::new(d, h, kind)
-            .with_batch_norm(bn)
-            .with_ratios(ratios.clone())
-            .init(&device);
-        let x = Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 1.0), &device);
+        let (att, x, noise) = attnsvm_nn::with_seed(&device, 3, || {
+            (
+                AttentionConfig::new(d, h, kind)
+                    .with_batch_norm(bn)
+                    .with_ratios(ratios.clone())
+                    .init(&device),
+                Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 1.0), &device),
+                Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 5.0), &device),
+            )
+        });
         let valid = 4; // tokens 4 and 5 are padding
         let mask: Vec<bool> = (0..n).map(|t| t >= valid).collect();
         let pad = Tensor::<2, Bool>::from_data(TensorData::new(mask.clone(), [1, n]), &device);
@@ -110,7 +114,6 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
         );
 
         // Changing the padded tokens changes nothing at the valid ones.
-        let noise = Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 5.0), &device);
         let at_pad: Vec<f32> = (0..n * d)
             .map(|e| if e / d < valid { 0.0 } else { 1.0 })
             .collect();
@@ -131,7 +134,6 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
 #[test]
 fn classifier_logits_do_not_see_padded_content() {
     let device = attnsvm_nn::cpu();
-    device.seed(5);
     let data = Dataset::japanese_vowels(&default_dir(), "train").unwrap();
     for (kind, bn, ratios) in [
         (AttentionKind::Softmax, false, vec![]),
@@ -139,18 +141,22 @@ fn classifier_logits_do_not_see_padded_content() {
         (AttentionKind::Softmax, true, vec![]),
         (AttentionKind::Softmax, true, vec![1, 4]),
     ] {
-        let model = ClassifierConfig::new(12, 29, 9)
+        let cfg = ClassifierConfig::new(12, 29, 9)
             .with_batch_norm(bn)
             .with_ratios(ratios.clone())
             .with_d_model(16)
             .with_n_heads(2)
-            .with_attention(kind)
-            .init(&device);
+            .with_attention(kind);
+        let (model, junk) = attnsvm_nn::with_seed(&device, 5, || {
+            (
+                cfg.init(&device),
+                Tensor::<3>::random([8, 29, 12], Distribution::Normal(0.0, 3.0), &device),
+            )
+        });
         let idx: Vec<usize> = (0..8).collect();
         let (x, pad, _) = data.batch(&idx, &device);
         let pad = pad.expect("JapaneseVowels is padded");
         let a = values(model.forward(x.clone(), Some(pad.clone())));
-        let junk = Tensor::<3>::random([8, 29, 12], Distribution::Normal(0.0, 3.0), &device);
         let padf = Tensor::<3>::ones([8, 29, 12], &device).mask_fill(
             pad.clone()
                 .bool_not()
@@ -195,7 +201,7 @@ fn a_short_run_learns_the_digits() {
         .with_lr(5e-3)
         .with_batch_size(32)
         .with_seed(1);
-    let (model, hist) = train(&model_cfg, &cfg, &tr, &te, &device, |_| true).unwrap();
+    let (model, hist) = train(&model_cfg, &cfg, &tr, &te, &device, None, |_| true).unwrap();
     for m in &hist {
         println!("{m:?}");
     }
@@ -219,14 +225,74 @@ fn bad_sizes_are_errors_not_panics() {
     let bad_heads = ClassifierConfig::new(4, 16, 10)
         .with_d_model(30)
         .with_n_heads(4);
-    let e = train(&bad_heads, &cfg, &tr, &te, &device, |_| true).unwrap_err();
+    let e = train(&bad_heads, &cfg, &tr, &te, &device, None, |_| true).unwrap_err();
     assert!(e.to_string().contains("multiple of n_heads = 4"), "{e}");
     let wrong_features = ClassifierConfig::new(12, 16, 10);
-    let e = train(&wrong_features, &cfg, &tr, &te, &device, |_| true).unwrap_err();
+    let e = train(&wrong_features, &cfg, &tr, &te, &device, None, |_| true).unwrap_err();
     assert!(e.to_string().contains("does not fit the model"), "{e}");
     let bad_ratios = ClassifierConfig::new(4, 16, 10).with_ratios(vec![2, 0, 1, 1]);
-    let e = train(&bad_ratios, &cfg, &tr, &te, &device, |_| true).unwrap_err();
+    let e = train(&bad_ratios, &cfg, &tr, &te, &device, None, |_| true).unwrap_err();
     assert!(e.to_string().contains("attention-SH"), "{e}");
     assert!(Dataset::digits(&default_dir(), 3).is_err());
     assert!(Dataset::japanese_vowels(&default_dir(), "valid").is_err());
+}
+
+#[test]
+fn an_interrupted_run_resumes_from_its_checkpoint_to_the_same_model() {
+    let device = attnsvm_nn::cpu();
+    let all = Dataset::digits(&default_dir(), 2).unwrap();
+    let (tr, te) = all.split(0.2, 3);
+    let model_cfg = ClassifierConfig::new(4, 16, 10)
+        .with_d_model(16)
+        .with_layers(1);
+    let cfg = TrainConfig::new().with_epochs(4).with_lr(5e-3).with_seed(7);
+    let tmp = std::env::temp_dir().join(format!("attnsvm-nn-ckpt-{}", std::process::id()));
+    let (a_dir, b_dir) = (tmp.join("a"), tmp.join("b"));
+    let (a, ha) = train(&model_cfg, &cfg, &tr, &te, &device, Some(&a_dir), |_| true).unwrap();
+    // Interrupted after epoch 2 ...
+    let (_, hb1) = train(&model_cfg, &cfg, &tr, &te, &device, Some(&b_dir), |m| {
+        m.epoch < 2
+    })
+    .unwrap();
+    assert_eq!(hb1.len(), 2);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b_dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(saved["history"].as_array().unwrap().len(), 2);
+    // ... and resumed: the same epochs, the same metrics, the same model.
+    let (b, hb) = train(&model_cfg, &cfg, &tr, &te, &device, Some(&b_dir), |_| true).unwrap();
+    assert_eq!(hb.len(), 4);
+    for (x, y) in ha.iter().zip(&hb) {
+        assert_eq!(x.epoch, y.epoch);
+        assert!(
+            (x.train_loss - y.train_loss).abs() <= 1e-5 * x.train_loss,
+            "{x:?} vs {y:?}"
+        );
+        assert!(
+            (x.test_accuracy - y.test_accuracy).abs() <= 1.0 / te.n() as f64,
+            "{x:?} vs {y:?}"
+        );
+    }
+    let idx: Vec<usize> = (0..32).collect();
+    let (x, _, _) = te.batch(&idx, &device);
+    let (la, lb) = (
+        values(a.forward(x.clone(), None)),
+        values(b.forward(x, None)),
+    );
+    let diff = la
+        .iter()
+        .zip(&lb)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max);
+    assert!(diff < 1e-4, "logits differ by {diff:e}");
+    // A checkpoint of other settings is refused, not overwritten.
+    let other = TrainConfig::new().with_epochs(5).with_seed(7);
+    let e = train(&model_cfg, &other, &tr, &te, &device, Some(&b_dir), |_| {
+        true
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("a checkpoint of other settings"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
 }
