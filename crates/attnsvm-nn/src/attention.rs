@@ -28,6 +28,17 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+/// Which keys each query sees (spec §1.6): all valid keys, the `k` valid keys with the largest
+/// scores, or the valid keys within `w` positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sparsity {
+    #[default]
+    Dense,
+    TopK(usize),
+    Window(usize),
+}
+
 /// How the attention mixes values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -53,6 +64,9 @@ pub struct AttentionConfig {
     /// Attention-SH: one pooling ratio per head (empty: no pooling, every ratio 1).
     #[config(default = "Vec::new()")]
     pub ratios: Vec<usize>,
+    /// Sparse attention (not combined with SH).
+    #[config(default = "Sparsity::Dense")]
+    pub sparsity: Sparsity,
 }
 
 /// Multi-head attention with the projections `W_Q, W_K, W_V, W_O` (`d_model × d_model`).
@@ -69,6 +83,10 @@ pub struct Attention {
     pub bn_eps: Option<f64>,
     /// The SH pooling ratio of every head (all 1 without SH).
     pub ratios: Vec<usize>,
+    /// Top-k sparsity: `k`, or 0 for none.
+    pub top_k: usize,
+    /// Window sparsity: `w`.
+    pub window: Option<usize>,
 }
 
 impl AttentionConfig {
@@ -87,6 +105,16 @@ impl AttentionConfig {
                 "attention-SH: ratios {:?} must be {} positive integers, one per head",
                 self.ratios, self.n_heads
             )));
+        }
+        if self.sparsity == Sparsity::TopK(0) {
+            return Err(attnsvm::Error::Invalid(
+                "attention: top-k needs k ≥ 1".into(),
+            ));
+        }
+        if self.sparsity != Sparsity::Dense && self.ratios.iter().any(|&r| r != 1) {
+            return Err(attnsvm::Error::Invalid(
+                "attention: sparse attention with scaled heads is not defined (spec §2.4)".into(),
+            ));
         }
         if self.n_heads == 0 || self.d_model == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return Err(attnsvm::Error::Invalid(format!(
@@ -115,6 +143,14 @@ impl AttentionConfig {
                 vec![1; self.n_heads]
             } else {
                 self.ratios.clone()
+            },
+            top_k: match self.sparsity {
+                Sparsity::TopK(k) => k,
+                _ => 0,
+            },
+            window: match self.sparsity {
+                Sparsity::Window(w) => Some(w),
+                _ => None,
             },
         }
     }
@@ -189,6 +225,9 @@ impl Attention {
             Some(eps) => self.batch_norm(q, k, key_pad, eps),
             None => (q, k),
         };
+        if self.top_k > 0 || self.window.is_some() {
+            return self.sparse(q, k, v, key_pad);
+        }
         match self.kind() {
             AttentionKind::Softmax => {
                 let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
@@ -211,6 +250,61 @@ impl Attention {
                 fq.matmul(kv).div(z)
             }
         }
+    }
+
+    /// Sparse attention with explicit `[B, h, N, M]` weights: the keys outside the window, the
+    /// padded keys and (for top-k) the keys below the `k`-th largest score get no weight.
+    fn sparse(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        key_pad: Option<&Tensor<2, Bool>>,
+    ) -> Tensor<4> {
+        let [b, h, n, dk] = q.dims();
+        let m = k.dims()[2];
+        let device = q.device();
+        let scores = match self.kind() {
+            AttentionKind::Softmax => q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt()),
+            AttentionKind::Linear => elu_plus_one(q).matmul(elu_plus_one(k).swap_dims(2, 3)),
+        };
+        // Hidden keys: padding and, for a window, |i − j| > w.
+        let mut hidden = Tensor::<4, Bool>::full([b, h, n, m], false, &device);
+        if let Some(pad) = key_pad {
+            let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(1);
+            hidden = hidden.bool_or(mask.expand([b, h, n, m]));
+        }
+        if let Some(w) = self.window {
+            let far: Vec<bool> = (0..n * m).map(|e| (e / m).abs_diff(e % m) > w).collect();
+            let far =
+                Tensor::<2, Bool>::from_data(burn::tensor::TensorData::new(far, [n, m]), &device);
+            hidden = hidden.bool_or(
+                far.unsqueeze_dim::<3>(0)
+                    .unsqueeze_dim::<4>(0)
+                    .expand([b, h, n, m]),
+            );
+        }
+        let mut scores = scores.mask_fill(hidden.clone(), MASKED);
+        if self.top_k > 0 && self.top_k < m {
+            // The k-th largest visible score of each row; smaller ones are hidden too.
+            let kth = scores
+                .clone()
+                .sort_descending(3)
+                .narrow(3, self.top_k - 1, 1)
+                .expand([b, h, n, m]);
+            hidden = hidden.bool_or(scores.clone().lower(kth));
+            scores = scores.mask_fill(hidden.clone(), MASKED);
+        }
+        let weights = match self.kind() {
+            AttentionKind::Softmax => softmax(scores, 3),
+            AttentionKind::Linear => {
+                let w = scores.mask_fill(hidden, 0.0);
+                // A padded query may see no key at all: its row is 0, not 0/0.
+                let total = w.clone().sum_dim(3).clamp_min(1e-30).expand([b, h, n, m]);
+                w.div(total)
+            }
+        };
+        weights.matmul(v)
     }
 
     /// Self-attention of `x` (`[B, N, D]`) with padding mask `pad` (`[B, N]`, true = padding).

@@ -16,7 +16,7 @@ use burn::nn::{
 };
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::attention::{Attention, AttentionConfig, AttentionKind};
+use crate::attention::{Attention, AttentionConfig, AttentionKind, Sparsity};
 
 /// The classifier's shape.
 #[derive(Config, Debug)]
@@ -43,6 +43,9 @@ pub struct ClassifierConfig {
     /// Attention-SH pooling ratios, one per head, in every block (empty: none).
     #[config(default = "Vec::new()")]
     pub ratios: Vec<usize>,
+    /// Sparse attention (top-k or window) in every block.
+    #[config(default = "Sparsity::Dense")]
+    pub sparsity: Sparsity,
 }
 
 /// One pre-norm encoder block.
@@ -85,6 +88,7 @@ impl ClassifierConfig {
         }
         AttentionConfig::new(self.d_model, self.n_heads, self.attention)
             .with_ratios(self.ratios.clone())
+            .with_sparsity(self.sparsity)
             .validate()
     }
 
@@ -109,6 +113,7 @@ impl ClassifierConfig {
                 attention: AttentionConfig::new(d, self.n_heads, self.attention)
                     .with_batch_norm(self.batch_norm)
                     .with_ratios(self.ratios.clone())
+                    .with_sparsity(self.sparsity)
                     .init(device),
                 norm2: LayerNormConfig::new(d).init(device),
                 ff_in: LinearConfig::new(d, d * self.ff_mult).init(device),

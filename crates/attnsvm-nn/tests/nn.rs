@@ -28,7 +28,10 @@ fn affine(x: &[f64], n: usize, w: &[f64], b: &[f64], d: usize) -> Vec<f64> {
 /// then padding invariance.
 #[test]
 fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
-    use attnsvm::model::attention::{attention, AttentionConfig as Reference, BatchNorm};
+    use attnsvm::model::attention::{
+        attention, AttentionConfig as Reference, BatchNorm, Sparsity as RefSparsity,
+    };
+    use attnsvm_nn::attention::Sparsity;
     let device = attnsvm_nn::cpu();
     let (n, d, h) = (6, 8, 2);
     let bn = BatchNorm::default;
@@ -69,11 +72,54 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
                 .with_ratios(vec![3, 2]),
         ),
     ];
-    for (kind, bn, ratios, reference) in cases {
+    let sparse = [
+        (
+            AttentionKind::Softmax,
+            false,
+            Sparsity::TopK(3),
+            Reference::softmax(h).with_sparsity(RefSparsity::TopK(3)),
+        ),
+        (
+            AttentionKind::Linear,
+            false,
+            Sparsity::TopK(2),
+            Reference::linear(h).with_sparsity(RefSparsity::TopK(2)),
+        ),
+        (
+            AttentionKind::Softmax,
+            false,
+            Sparsity::Window(1),
+            Reference::softmax(h).with_sparsity(RefSparsity::Window(1)),
+        ),
+        (
+            AttentionKind::Linear,
+            false,
+            Sparsity::Window(2),
+            Reference::linear(h).with_sparsity(RefSparsity::Window(2)),
+        ),
+        (
+            AttentionKind::Softmax,
+            true,
+            Sparsity::Window(1),
+            Reference::softmax(h)
+                .with_batch_norm(bn())
+                .with_sparsity(RefSparsity::Window(1)),
+        ),
+    ];
+    let all = cases
+        .into_iter()
+        .map(|(kind, bn, ratios, r)| (kind, bn, ratios, Sparsity::Dense, r))
+        .chain(
+            sparse
+                .into_iter()
+                .map(|(kind, bn, sp, r)| (kind, bn, vec![], sp, r)),
+        );
+    for (kind, bn, ratios, sparsity, reference) in all {
         let (att, x, noise) = attnsvm_nn::with_seed(&device, 3, || {
             (
                 AttentionConfig::new(d, h, kind)
                     .with_batch_norm(bn)
+                    .with_sparsity(sparsity)
                     .with_ratios(ratios.clone())
                     .init(&device),
                 Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 1.0), &device),
