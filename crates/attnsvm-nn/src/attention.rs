@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `softmax` | `out_i = Σ_j softmax_j(q_iᵀk_j/√d_k) v_j` (the SVR's support-vector expansion with the exponential kernel) |
 //! | `linear` | `out_i = Σ_j φ(q_i)ᵀφ(k_j) v_j / Σ_j φ(q_i)ᵀφ(k_j)`, `φ = elu + 1` (the same expansion with a feature-map kernel) |
+//! | `simplex` | `out_i = Σ_j W_ij v_j` with a trainable row-stochastic `W = softmax_rows(A)` per head, shared by all inputs: the convex-attention model (4) of "Convexifying Transformers" (`A` starts at 0, uniform mixing; queries and keys are not used) |
 //!
 //! **Attention-BN** (`batch_norm`, spec §2.1, the reconstruction of `attnsvm::model::attention`):
 //! per sequence and head, the keys' mean `μ` and variance `σ²` over the *valid* keys (no running
@@ -22,7 +23,7 @@
 //! so the outputs at valid tokens do not depend on what the padded tokens hold.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor};
@@ -45,6 +46,7 @@ pub enum Sparsity {
 pub enum AttentionKind {
     Softmax,
     Linear,
+    Simplex,
 }
 
 /// The score given to padded keys before the softmax (exp of it underflows in f32 and f64).
@@ -67,6 +69,9 @@ pub struct AttentionConfig {
     /// Sparse attention (not combined with SH).
     #[config(default = "Sparsity::Dense")]
     pub sparsity: Sparsity,
+    /// Tokens per sequence: the size of the `simplex` kind's mixing matrices (unused otherwise).
+    #[config(default = 0)]
+    pub max_len: usize,
 }
 
 /// Multi-head attention with the projections `W_Q, W_K, W_V, W_O` (`d_model × d_model`).
@@ -87,6 +92,8 @@ pub struct Attention {
     pub top_k: usize,
     /// Window sparsity: `w`.
     pub window: Option<usize>,
+    /// The `simplex` kind's mixing logits `A` (`[H, N, N]`).
+    pub mixing: Option<Param<Tensor<3>>>,
 }
 
 impl AttentionConfig {
@@ -105,6 +112,17 @@ impl AttentionConfig {
                 "attention-SH: ratios {:?} must be {} positive integers, one per head",
                 self.ratios, self.n_heads
             )));
+        }
+        if self.kind == AttentionKind::Simplex
+            && (self.max_len == 0
+                || self.sparsity != Sparsity::Dense
+                || self.batch_norm
+                || !self.ratios.is_empty())
+        {
+            return Err(attnsvm::Error::Invalid(
+                "attention: the simplex kind needs max_len ≥ 1 and takes no sparsity, BN or SH"
+                    .into(),
+            ));
         }
         if self.sparsity == Sparsity::TopK(0) {
             return Err(attnsvm::Error::Invalid(
@@ -137,7 +155,14 @@ impl AttentionConfig {
             kind: match self.kind {
                 AttentionKind::Softmax => 0,
                 AttentionKind::Linear => 1,
+                AttentionKind::Simplex => 2,
             },
+            mixing: (self.kind == AttentionKind::Simplex).then(|| {
+                Param::from_tensor(Tensor::zeros(
+                    [self.n_heads, self.max_len, self.max_len],
+                    device,
+                ))
+            }),
             bn_eps: self.batch_norm.then_some(self.bn_eps),
             ratios: if self.ratios.is_empty() {
                 vec![1; self.n_heads]
@@ -164,11 +189,32 @@ pub fn elu_plus_one<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 impl Attention {
     /// The kind of this module.
     pub fn kind(&self) -> AttentionKind {
-        if self.kind == 0 {
-            AttentionKind::Softmax
-        } else {
-            AttentionKind::Linear
+        match self.kind {
+            0 => AttentionKind::Softmax,
+            1 => AttentionKind::Linear,
+            _ => AttentionKind::Simplex,
         }
+    }
+
+    /// The `simplex` kind's row-stochastic mixing matrices on `n` tokens with padded keys hidden
+    /// (`[B, H, n, n]`).
+    pub fn mixing_weights(
+        &self,
+        b: usize,
+        n: usize,
+        pad: Option<&Tensor<2, Bool>>,
+    ) -> Option<Tensor<4>> {
+        let a = self.mixing.as_ref()?.val();
+        let h = a.dims()[0];
+        let mut logits = a
+            .slice([0..h, 0..n, 0..n])
+            .unsqueeze_dim::<4>(0)
+            .expand([b, h, n, n]);
+        if let Some(pad) = pad {
+            let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(1);
+            logits = logits.mask_fill(mask.expand([b, h, n, n]), MASKED);
+        }
+        Some(softmax(logits, 3))
     }
 
     /// `[B, N, D] → [B, H, N, D/H]`.
@@ -229,7 +275,7 @@ impl Attention {
             return self.sparse(q, k, v, key_pad);
         }
         match self.kind() {
-            AttentionKind::Softmax => {
+            AttentionKind::Softmax | AttentionKind::Simplex => {
                 let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
                 if let Some(pad) = key_pad {
                     // [B, M] → [B, 1, 1, M]: the same keys are masked for every head and query.
@@ -265,8 +311,8 @@ impl Attention {
         let m = k.dims()[2];
         let device = q.device();
         let scores = match self.kind() {
-            AttentionKind::Softmax => q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt()),
             AttentionKind::Linear => elu_plus_one(q).matmul(elu_plus_one(k).swap_dims(2, 3)),
+            _ => q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt()),
         };
         // Hidden keys: padding and, for a window, |i − j| > w.
         let mut hidden = Tensor::<4, Bool>::full([b, h, n, m], false, &device);
@@ -296,7 +342,7 @@ impl Attention {
             scores = scores.mask_fill(hidden.clone(), MASKED);
         }
         let weights = match self.kind() {
-            AttentionKind::Softmax => softmax(scores, 3),
+            AttentionKind::Softmax | AttentionKind::Simplex => softmax(scores, 3),
             AttentionKind::Linear => {
                 let w = scores.mask_fill(hidden, 0.0);
                 // A padded query may see no key at all: its row is 0, not 0/0.
@@ -313,7 +359,9 @@ impl Attention {
         let q = self.heads(self.query.forward(x.clone()));
         let k = self.heads(self.key.forward(x.clone()));
         let v = self.heads(self.value.forward(x));
-        let mixed = if self.ratios.iter().all(|&r| r == 1) {
+        let mixed = if let Some(w) = self.mixing_weights(b, n, pad.as_ref()) {
+            w.matmul(v)
+        } else if self.ratios.iter().all(|&r| r == 1) {
             self.mix(q, k, v, pad.as_ref())
         } else {
             // Attention-SH: head j attends to its keys and values pooled by r_j.

@@ -7,13 +7,13 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`attention`] | multi-head attention: softmax and linear (`elu + 1` features), Attention-BN, Attention-SH (1D pooling ratios per head), BN+SH, sparse (top-k, window); padding masks |
+//! | [`attention`] | multi-head attention: softmax, linear (`elu + 1` features), simplex (trainable row-stochastic mixing), Attention-BN, Attention-SH (1D pooling ratios per head), BN+SH, sparse (top-k, window); padding masks |
 //! | [`model`] | the pre-norm encoder classifier, mean pooling over valid tokens |
 //! | [`data`] | digits (patch tokens) and JapaneseVowels (padded series) from `data/` |
 //! | [`train`] | AdamW, warm-up + cosine schedule, per-epoch metrics, checkpoint and resume |
 //!
 //! Every attention kind is tested against the f64 reference forward pass of the core crate
-//! (`attnsvm::model::attention`). Status: 2D SH pooling, the convex/simplex mixing kind,
+//! (`attnsvm::model::attention`). Status: 2D SH pooling,
 //! and the `repro primal-dual` experiments are not built yet.
 
 pub mod attention;

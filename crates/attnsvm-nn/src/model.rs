@@ -89,6 +89,7 @@ impl ClassifierConfig {
         AttentionConfig::new(self.d_model, self.n_heads, self.attention)
             .with_ratios(self.ratios.clone())
             .with_sparsity(self.sparsity)
+            .with_max_len(self.max_len)
             .validate()
     }
 
@@ -114,6 +115,7 @@ impl ClassifierConfig {
                     .with_batch_norm(self.batch_norm)
                     .with_ratios(self.ratios.clone())
                     .with_sparsity(self.sparsity)
+                    .with_max_len(self.max_len)
                     .init(device),
                 norm2: LayerNormConfig::new(d).init(device),
                 ff_in: LinearConfig::new(d, d * self.ff_mult).init(device),

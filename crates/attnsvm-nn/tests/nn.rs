@@ -186,6 +186,7 @@ fn classifier_logits_do_not_see_padded_content() {
         (AttentionKind::Linear, false, vec![]),
         (AttentionKind::Softmax, true, vec![]),
         (AttentionKind::Softmax, true, vec![1, 4]),
+        (AttentionKind::Simplex, false, vec![]),
     ] {
         let cfg = ClassifierConfig::new(12, 29, 9)
             .with_batch_norm(bn)
@@ -341,4 +342,73 @@ fn an_interrupted_run_resumes_from_its_checkpoint_to_the_same_model() {
         "{e}"
     );
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// The simplex kind (model (4) of "Convexifying Transformers"): row-stochastic mixing over the
+/// valid keys, the same for every input, applied to the values.
+#[test]
+fn simplex_attention_mixes_values_with_row_stochastic_weights() {
+    let device = attnsvm_nn::cpu();
+    let (n, d, h, valid) = (5, 4, 2, 3);
+    let (mut att, x, a) = attnsvm_nn::with_seed(&device, 9, || {
+        (
+            AttentionConfig::new(d, h, AttentionKind::Simplex)
+                .with_max_len(n)
+                .init(&device),
+            Tensor::<3>::random([2, n, d], Distribution::Normal(0.0, 1.0), &device),
+            Tensor::<3>::random([h, n, n], Distribution::Normal(0.0, 2.0), &device),
+        )
+    });
+    att.mixing = Some(burn::module::Param::from_tensor(a.clone()));
+    let mask: Vec<bool> = (0..2 * n).map(|e| e % n >= valid).collect();
+    let pad = Tensor::<2, Bool>::from_data(TensorData::new(mask, [2, n]), &device);
+    let w = values(att.mixing_weights(2, n, Some(&pad)).unwrap());
+    let a = values(a);
+    for (r, row) in w.chunks(n).enumerate() {
+        let (head, i) = ((r / n) % h, r % n);
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+        assert!(
+            row[valid..].iter().all(|&p| p < 1e-12),
+            "padded keys get weight"
+        );
+        // softmax of the logits over the valid keys
+        let logits = &a[(head * n + i) * n..(head * n + i) * n + valid];
+        let z: f64 = logits.iter().map(|l| l.exp()).sum();
+        for j in 0..valid {
+            assert!((row[j] - logits[j].exp() / z).abs() < 1e-6);
+        }
+    }
+    // The output is W_O(Σ_j W_ij v_j) + b_O: compare with the value projection mixed by hand.
+    let out = values(att.forward(x.clone(), Some(pad)));
+    let xs = values(x);
+    let p = |l: &burn::nn::Linear| {
+        (
+            values(l.weight.val()),
+            values(l.bias.as_ref().unwrap().val()),
+        )
+    };
+    let ((wv, bv), (wo, bo)) = (p(&att.value), p(&att.output));
+    let dk = d / h;
+    for s in 0..2 {
+        let v = affine(&xs[s * n * d..(s + 1) * n * d], n, &wv, &bv, d);
+        let mut mixed = vec![0.0; n * d];
+        for i in 0..n {
+            for c in 0..d {
+                let head = c / dk;
+                mixed[i * d + c] = (0..n)
+                    .map(|j| w[((s * h + head) * n + i) * n + j] * v[j * d + c])
+                    .sum();
+            }
+        }
+        let expect = affine(&mixed, n, &wo, &bo, d);
+        let got = &out[s * n * d..(s + 1) * n * d];
+        let err = got
+            .iter()
+            .zip(&expect)
+            .map(|(g, e)| (g - e).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-5, "sample {s}: {err:e}");
+    }
+    let bad = AttentionConfig::new(d, h, AttentionKind::Simplex);
+    assert!(bad.validate().is_err(), "max_len 0 must be refused");
 }
