@@ -181,6 +181,15 @@ impl AttentionConfig {
     }
 }
 
+/// The padded keys `[B, M]` as a mask over scores `[B, h, N, M]` (the same keys are hidden from
+/// every head and query).
+fn key_mask(pad: &Tensor<2, Bool>, [b, h, n, m]: [usize; 4]) -> Tensor<4, Bool> {
+    pad.clone()
+        .unsqueeze_dim::<3>(1)
+        .unsqueeze_dim::<4>(1)
+        .expand([b, h, n, m])
+}
+
 /// `elu(x) + 1`, positive everywhere: `x + 1` for `x > 0`, `eˣ` otherwise.
 pub fn elu_plus_one<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     x.clone().clamp_min(0.0) + x.clamp_max(0.0).exp()
@@ -211,8 +220,7 @@ impl Attention {
             .unsqueeze_dim::<4>(0)
             .expand([b, h, n, n]);
         if let Some(pad) = pad {
-            let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(1);
-            logits = logits.mask_fill(mask.expand([b, h, n, n]), MASKED);
+            logits = logits.mask_fill(key_mask(pad, [b, h, n, n]), MASKED);
         }
         Some(softmax(logits, 3))
     }
@@ -278,9 +286,7 @@ impl Attention {
             AttentionKind::Softmax | AttentionKind::Simplex => {
                 let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
                 if let Some(pad) = key_pad {
-                    // [B, M] → [B, 1, 1, M]: the same keys are masked for every head and query.
-                    let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(1);
-                    scores = scores.mask_fill(mask.expand([b, h, n, m]), MASKED);
+                    scores = scores.mask_fill(key_mask(pad, [b, h, n, m]), MASKED);
                 }
                 softmax(scores, 3).matmul(v)
             }
@@ -317,8 +323,7 @@ impl Attention {
         // Hidden keys: padding and, for a window, |i − j| > w.
         let mut hidden = Tensor::<4, Bool>::full([b, h, n, m], false, &device);
         if let Some(pad) = key_pad {
-            let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(1);
-            hidden = hidden.bool_or(mask.expand([b, h, n, m]));
+            hidden = hidden.bool_or(key_mask(pad, [b, h, n, m]));
         }
         if let Some(w) = self.window {
             let far: Vec<bool> = (0..n * m).map(|e| (e / m).abs_diff(e % m) > w).collect();
