@@ -2,11 +2,9 @@
 //! claims that are theorems (B5.1, B5.3, B5.4, B5.6–B5.9) hold, the paper's empirical claims carry a
 //! verdict either way; the curves and maps are complete.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 
 const EXPERIMENTS: [(&str, &[&str]); 3] = [
     (

@@ -1,16 +1,14 @@
 //! Every bad instance directory or `.npy` file gives an `Err` — never a panic — whose `Display`
 //! is one line naming the file or array and saying what is wrong. Files are written byte by byte
-//! by `common::npy_raw`.
-
-mod common;
+//! by `crate::common::npy_raw`.
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use crate::common::npy_raw::*;
 use attnsvm::data::{npy, Instance};
 use attnsvm::Error;
-use common::npy_raw::*;
 
 // ---------------------------------------------------------------------------------------------
 // Bad inputs

@@ -2,15 +2,13 @@
 //! (step lengths, determinism, descent) or from the theory on instances where it is exact
 //! (orthonormal tokens, closed-form W_mm: rates-and-convex.md S0, A3, A5).
 
-mod common;
-
+use crate::common::*;
 use attnsvm::data::generate::{generate, Family, GenSpec, Generated};
 use attnsvm::data::Instance;
 use attnsvm::model::{Head, Loss, Objective, Param};
 use attnsvm::train::{
     self, Init, Optimizer, PolyakTarget, Record, State, StopReason, TrainResult, TrainSettings,
 };
-use common::*;
 use faer::Mat;
 
 fn run(inst: &Instance, s: &TrainSettings, reference: Option<&Mat<f64>>) -> TrainResult {

@@ -3,12 +3,10 @@
 //! Att-SVM solution of the matching norm, (K,Q) factors that multiply to W, a local path that stays
 //! in its cone), and bad input (exit code 2, one line naming the culprit, nothing written).
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use attnsvm::data::npy;
-use common::*;
 use faer::Mat;
 
 fn gen(cwd: &Path) {

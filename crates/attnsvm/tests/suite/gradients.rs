@@ -9,13 +9,11 @@
 //! (summed over at most 36 entries), so a gradient that happens to be tiny does not turn the
 //! rounding noise into a spurious relative error.
 
-mod common;
-
+use crate::common::*;
 use attnsvm::data::generate::Family;
 use attnsvm::data::Instance;
 use attnsvm::model::{Head, Loss, Objective};
 use attnsvm::train::{self, Optimizer, State, StopReason, TrainSettings};
-use common::*;
 use faer::Mat;
 use proptest::prelude::*;
 

@@ -2,8 +2,7 @@
 //! Attention-BN (§5.6–§5.9), Attention-SH (§5.10–§5.12), masks, the cost formulas (§5.11) against
 //! the work the forward pass counted, and bad input.
 
-mod common;
-
+use crate::common::{random_mat, rng};
 use attnsvm::model::attention::cost::{
     attention_cost, block_flop_ratio, layer_flop_ratio, layer_flop_ratio_pool_before, rho,
     window_pairs,
@@ -12,7 +11,6 @@ use attnsvm::model::attention::{
     attention, pooled_length, AttentionConfig, AttentionLayer, BatchNorm, BnOrder, BnScope, Kernel,
     Pooling, ScaledHeads, Sparsity,
 };
-use common::{random_mat, rng};
 use faer::Mat;
 
 /// Plain softmax attention of one head, written from the definition (max-subtracted `exp`).

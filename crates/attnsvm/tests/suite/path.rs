@@ -3,8 +3,7 @@
 //! W^mm, nuclear ball and (K,Q) → W^mm_⋆), certificates and monotone losses, the local (cone) path
 //! on a locally-but-not-globally optimal selection, and bad input.
 
-mod common;
-
+use crate::common::{cosine, dist, random_mat, rng, scale};
 use attnsvm::data::fixtures::visualization1;
 use attnsvm::data::Instance;
 use attnsvm::linalg::{fro_dot, fro_norm};
@@ -16,7 +15,6 @@ use attnsvm::solvers::path::{Ball, PathProblem, PathResult, PathSettings, RegPat
 use attnsvm::solvers::svm::{
     nuclear_norm, op_norm, AttSvm, AttSvmProblem, Layout, Norm, Status as SvmStatus, SvmSettings,
 };
-use common::{cosine, dist, random_mat, rng, scale};
 use faer::Mat;
 use rand::Rng;
 
@@ -304,7 +302,7 @@ fn normalized_norm(p: &AttSvmProblem, w: &Mat<f64>, norm: Norm) -> f64 {
 /// value, not the correlation, is the fact to check).
 #[test]
 fn paths_on_a_larger_instance_approach_the_att_svm_value() {
-    let inst = common::instance(
+    let inst = crate::common::instance(
         attnsvm::data::generate::Family::Sphere,
         (6, 8, 10),
         1,
@@ -375,7 +373,7 @@ fn paths_on_a_larger_instance_approach_the_att_svm_value() {
 /// a certified local minimizer, not the global one, so no limit is checked here.)
 #[test]
 fn nuclear_path_on_a_larger_instance_is_certified() {
-    let inst = common::instance(
+    let inst = crate::common::instance(
         attnsvm::data::generate::Family::Sphere,
         (6, 8, 10),
         1,

@@ -2,13 +2,11 @@
 //! applied to the risk of one minibatch, batches are drawn per epoch without replacement, and the
 //! trajectory records the full risk.
 
-mod common;
-
+use crate::common::*;
 use attnsvm::data::generate::{generate, Family, GenSpec};
 use attnsvm::data::Instance;
 use attnsvm::model::{Head, Loss, Objective};
 use attnsvm::train::{self, Init, Optimizer, Record, State, TrainResult, TrainSettings};
-use common::*;
 use faer::Mat;
 
 fn run(inst: &Instance, s: &TrainSettings, reference: Option<&Mat<f64>>) -> TrainResult {

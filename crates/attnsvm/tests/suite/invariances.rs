@@ -11,12 +11,10 @@
 //! rounding differs between the two sides, with no cancellation amplified by more than ~e^{|Δa|}
 //! for the moderate logits used here.
 
-mod common;
-
+use crate::common::*;
 use attnsvm::data::generate::Family;
 use attnsvm::data::Instance;
 use attnsvm::model::{Head, Loss, Objective, Scaled};
-use common::*;
 use faer::Mat;
 use proptest::prelude::*;
 

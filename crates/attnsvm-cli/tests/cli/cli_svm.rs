@@ -3,13 +3,11 @@
 //! infeasible path with its Farkas certificate, the sequence-to-sequence layout, and one test per
 //! kind of bad input (exit code 2, one line on stderr naming the culprit, nothing written).
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
+use crate::common::*;
 use attnsvm::data::npy;
-use common::*;
 
 /// A generated instance directory `inst` in `cwd`.
 fn gen(cwd: &Path, family: &str, (n, t, d): (usize, usize, usize), self_attn: bool) {

@@ -12,12 +12,10 @@
 //!   log‖∇_W L‖ = −g_min·R + C + O(e^{−R·sep}) and direction → −sign(y(g_1 − g_2))·unit(x_1 − x_2)zᵀ
 //! (ℓ' < 0 for the three losses).
 
-mod common;
-
+use crate::common::*;
 use attnsvm::data::generate::{generate, Family, GenSpec};
 use attnsvm::data::Instance;
 use attnsvm::model::{Head, Loss, Objective};
-use common::*;
 use faer::Mat;
 
 /// A sphere instance and a unit W₀ whose per-unit logit gaps make the asymptotics above sharp:

@@ -1,14 +1,12 @@
 //! The instance directory and `.npy` I/O: save/load round trips, determinism on disk, and the NumPy
 //! variants we accept (float32, int32 indices, Fortran order, big-endian). Bad inputs are in
-//! `data_errors.rs`. Files are written byte by byte by `common::npy_raw`.
-
-mod common;
+//! `data_errors.rs`. Files are written byte by byte by `crate::common::npy_raw`.
 
 use std::fs;
 
+use crate::common::npy_raw::*;
 use attnsvm::data::generate::{generate, Family, GenSpec};
 use attnsvm::data::{npy, Instance};
-use common::npy_raw::*;
 
 // ---------------------------------------------------------------------------------------------
 // Round trips and determinism
@@ -250,7 +248,7 @@ fn big_endian_float64_is_read_correctly() {
 #[test]
 fn write_mat_and_read_mat_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = common::random_mat(&mut common::rng(3), 4, 3, 2.0);
+    let m = crate::common::random_mat(&mut crate::common::rng(3), 4, 3, 2.0);
     let p = tmp.path().join("m.npy");
     npy::write_mat(&p, &m).unwrap();
     assert_eq!(npy::read_mat(&p).unwrap(), m);

@@ -4,15 +4,13 @@
 //! sparse attention is the SVR on a subset of the keys and multi-head attention one SVR per head.
 //! Clarabel's interior point method is the independent oracle.
 
-mod common;
-
+use crate::common::{random_mat, rng};
 use attnsvm::model::attention::BatchNorm;
 use attnsvm::model::attention::{attention, AttentionConfig, Sparsity};
 use attnsvm::solvers::svr::{
     attention_as_svr, Engine, ExpFeatureMap, FeatureMap, PrimalLayer, Status, Svr, SvrKernel,
     SvrProblem, SvrSettings, SvrSolution,
 };
-use common::{random_mat, rng};
 use faer::Mat;
 
 fn solve(problem: &SvrProblem, engine: Engine) -> SvrSolution {

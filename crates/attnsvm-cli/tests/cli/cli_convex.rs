@@ -4,12 +4,10 @@
 //! recomputed from `Z.npy`, the decoupling of vector outputs, the path's monotone optimal value,
 //! and one test per kind of bad input (exit code 2, one line on stderr, nothing written).
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use attnsvm::data::npy;
-use common::*;
 
 /// Standard normals from a fixed xorshift generator and Box–Muller (no dependency on `rand`).
 fn normals(seed: u64, len: usize) -> Vec<f64> {

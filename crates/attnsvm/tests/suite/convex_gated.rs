@@ -10,9 +10,8 @@ use attnsvm::solvers::glasso::gated::{
 use attnsvm::solvers::glasso::{
     Glasso, GlassoProblem, GlassoSettings, GlassoSolution, Logistic, Squared, Status,
 };
-mod common;
 
-use common::random_vec as gaussians;
+use crate::common::random_vec as gaussians;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

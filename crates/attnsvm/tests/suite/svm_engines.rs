@@ -2,8 +2,6 @@
 //! instances, closed forms, agreement with the interior point oracle, Farkas certificates,
 //! support tokens by margin vs by dual, and the layouts (self, seq2seq, causal) as one program.
 
-mod common;
-
 use attnsvm::data::generate::{generate, Family, GenSpec};
 use attnsvm::data::Instance;
 use attnsvm::linalg::fro_norm;
@@ -29,7 +27,7 @@ fn opt_problem(inst: &Instance) -> AttSvmProblem<'_> {
 
 /// Sphere tokens with T − 1 ≤ d and n ≤ d: feasible for every selection (spec §2.2).
 fn feasible(n: usize, t: usize, d: usize, seed: u64, self_attention: bool) -> Instance {
-    common::instance(Family::Sphere, (n, t, d), seed, self_attention)
+    crate::common::instance(Family::Sphere, (n, t, d), seed, self_attention)
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -116,14 +114,14 @@ fn orthonormal_closed_form() {
     let p = AttSvmProblem::att_svm(&inst, &inst.optimal_tokens(), Layout::default()).unwrap();
     let sol = solve(&p, Norm::Frobenius, Solver::Auto);
     assert_eq!(sol.status, Status::Solved);
-    assert!(common::dist(&sol.w, &w_mm) <= 1e-9 * fro_norm(&w_mm));
+    assert!(crate::common::dist(&sol.w, &w_mm) <= 1e-9 * fro_norm(&w_mm));
 }
 
 /// The dual engine agrees with Clarabel's interior point method (objective, W, duals).
 #[test]
 fn dual_engine_equals_ipm_oracle() {
     for seed in 0..6 {
-        let inst = common::instance(Family::Gaussian, (12, 5, 8), seed, seed % 2 == 1);
+        let inst = crate::common::instance(Family::Gaussian, (12, 5, 8), seed, seed % 2 == 1);
         let p = opt_problem(&inst);
         let dual = solve(&p, Norm::Frobenius, Solver::Dual);
         let ipm = solve(&p, Norm::Frobenius, Solver::Ipm);
@@ -137,7 +135,7 @@ fn dual_engine_equals_ipm_oracle() {
         }
         assert!(rel(dual.objective, ipm.objective) < 1e-7, "seed {seed}");
         assert!(
-            common::dist(&dual.w, &ipm.w) < 1e-6 * fro_norm(&dual.w),
+            crate::common::dist(&dual.w, &ipm.w) < 1e-6 * fro_norm(&dual.w),
             "seed {seed}"
         );
         // The IPM's certificate is weaker than the engine's: compare what both guarantee.
@@ -162,7 +160,7 @@ fn support_by_margin_equals_support_by_dual() {
 /// More constraints than dimensions: infeasible, with a verified Farkas certificate.
 #[test]
 fn infeasible_has_farkas_certificate() {
-    let inst = common::instance(Family::Gaussian, (60, 6, 3), 11, false);
+    let inst = crate::common::instance(Family::Gaussian, (60, 6, 3), 11, false);
     let p = opt_problem(&inst);
     let sol = solve(&p, Norm::Frobenius, Solver::Auto);
     assert_eq!(sol.status, Status::Infeasible, "{}", sol.info.message);
@@ -247,7 +245,7 @@ fn causal_seq2seq_equals_explicit_samples() {
         solve(&q, Norm::Frobenius, Solver::Auto),
     );
     assert_eq!(a.status, Status::Solved);
-    assert!(common::dist(&a.w, &b.w) <= 1e-9 * fro_norm(&a.w));
+    assert!(crate::common::dist(&a.w, &b.w) <= 1e-9 * fro_norm(&a.w));
 }
 
 /// Adding a per-sequence constant vector to every token leaves the program unchanged (spec §2.8).
@@ -269,7 +267,7 @@ fn per_sequence_shift_invariance() {
         solve(&p, Norm::Frobenius, Solver::Auto),
         solve(&q, Norm::Frobenius, Solver::Auto),
     );
-    assert!(common::dist(&a.w, &b.w) <= 1e-9 * fro_norm(&a.w));
+    assert!(crate::common::dist(&a.w, &b.w) <= 1e-9 * fro_norm(&a.w));
 }
 
 /// The canonical instance (spec §5 check 2: values from cvxpy, absolute tolerance 2e-4).

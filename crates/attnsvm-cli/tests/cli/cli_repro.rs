@@ -1,11 +1,9 @@
 //! `attnsvm repro rates --quick`: every output is written, the report's verdicts match the
 //! measured table, and a run over an existing foreign directory is refused.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn repro_rates_quick_writes_numbers_figures_and_report() {

@@ -2,11 +2,9 @@
 //! report and the summary agree, every check of spec §5 (11–15, 20) holds at quick sizes, and a
 //! second run into the same directory keeps the finished experiments.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 
 const EXPERIMENTS: [(&str, &[&str]); 5] = [
     ("svm-values", &["svm_values.json", "svm_values.csv"]),

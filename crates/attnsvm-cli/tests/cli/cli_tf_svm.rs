@@ -1,11 +1,9 @@
 //! `attnsvm repro tf-svm --quick --only rank,multi-token`: every table and figure is written, the
 //! report agrees with the claims, and the claims that are theorems hold.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn repro_tf_svm_rank_and_multi_token_quick() {

@@ -8,9 +8,8 @@ use attnsvm::solvers::glasso::softmax::{
     SoftmaxSettings, SoftmaxStatus,
 };
 use attnsvm::solvers::glasso::{GlassoProblem, Logistic, Squared};
-mod common;
 
-use common::random_vec as gaussians;
+use crate::common::random_vec as gaussians;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -2,12 +2,10 @@
 //! stored config, determinism of `gen`, the demo, and one test per kind of bad input (exit code 2,
 //! one line on stderr naming the culprit, no output directory created).
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 const FAST: &[&str] = &["--iters", "30", "--points-per-decade", "5"];
 

@@ -2,12 +2,10 @@
 //! figures and `claims.json`, a report whose verdicts match the claims, resume after an interrupted
 //! or partial run without recomputing finished experiments, `--force`, and clear errors.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// A run that must fail with exit code 2 and one line on stderr; returns that line.
 fn fails(cwd: &Path, args: &[&str]) -> String {
