@@ -21,6 +21,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Counts heap bytes, so `repro primal-dual` can report measured peak memory.
+#[global_allocator]
+static ALLOC: attnsvm_nn::memory::Tracking = attnsvm_nn::memory::Tracking;
+
 /// Compute, train and plot the optimization geometry of softmax attention.
 #[derive(Debug, Parser)]
 #[command(name = "attnsvm", version, propagate_version = true)]

@@ -25,9 +25,10 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::pool::pool;
 
 /// Which keys each query sees (spec §1.6): all valid keys, the `k` valid keys with the largest
 /// scores, or the valid keys within `w` positions.
@@ -66,6 +67,11 @@ pub struct AttentionConfig {
     /// Attention-SH: one pooling ratio per head (empty: no pooling, every ratio 1).
     #[config(default = "Vec::new()")]
     pub ratios: Vec<usize>,
+    /// Attention-SH on a `[rows, cols]` grid of tokens (row-major, e.g. image patches): head `j`
+    /// pools `r_j × r_j` windows of the grid instead of `r_j` consecutive tokens. Sequences must
+    /// have exactly `rows · cols` tokens.
+    #[config(default = "None")]
+    pub grid: Option<[usize; 2]>,
     /// Sparse attention (not combined with SH).
     #[config(default = "Sparsity::Dense")]
     pub sparsity: Sparsity,
@@ -88,6 +94,8 @@ pub struct Attention {
     pub bn_eps: Option<f64>,
     /// The SH pooling ratio of every head (all 1 without SH).
     pub ratios: Vec<usize>,
+    /// The token grid of 2D pooling (`None`: pooling along the tokens).
+    pub grid: Option<[usize; 2]>,
     /// Top-k sparsity: `k`, or 0 for none.
     pub top_k: usize,
     /// Window sparsity: `w`.
@@ -123,6 +131,12 @@ impl AttentionConfig {
                 "attention: the simplex kind needs max_len ≥ 1 and takes no sparsity, BN or SH"
                     .into(),
             ));
+        }
+        if matches!(self.grid, Some([r, c]) if r == 0 || c == 0) {
+            return Err(attnsvm::Error::Invalid(format!(
+                "attention-SH: the grid {:?} needs positive rows and columns",
+                self.grid
+            )));
         }
         if self.sparsity == Sparsity::TopK(0) {
             return Err(attnsvm::Error::Invalid(
@@ -169,6 +183,7 @@ impl AttentionConfig {
             } else {
                 self.ratios.clone()
             },
+            grid: self.grid,
             top_k: match self.sparsity {
                 Sparsity::TopK(k) => k,
                 _ => 0,
@@ -188,6 +203,28 @@ fn key_mask(pad: &Tensor<2, Bool>, [b, h, n, m]: [usize; 4]) -> Tensor<4, Bool> 
         .unsqueeze_dim::<3>(1)
         .unsqueeze_dim::<4>(1)
         .expand([b, h, n, m])
+}
+
+/// Softmax over the last dimension, `e / Σe` with `e = exp(x − max x)` (the max detached), as
+/// `burn::tensor::activation::softmax` computes it but with `e · (1/Σe)` for the quotient: under
+/// autodiff a broadcast product differentiates in fewer passes over the `[.., N, M]` tensor than a
+/// broadcast quotient (whose backward forms `−e/(Σe)²`).
+pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let max = x.clone().detach().max_dim(D - 1);
+    let e = (x - max).exp();
+    let total = e.clone().sum_dim(D - 1);
+    e * total.recip()
+}
+
+/// `linear` applied to every token of `x` (`[B, N, D_in]` → `[B, N, D_out]`) as one
+/// `[B·N, D_in] @ [D_in, D_out]` product. `Linear::forward` on the 3D tensor gives the same
+/// values, but burn's flex backend runs it as `B` small matrix products when `N` is not a multiple
+/// of 32 (and so its backward too), which costs more than the one large product.
+pub fn linear_tokens(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [b, n, d] = x.dims();
+    let y = linear.forward(x.reshape([b * n, d]));
+    let out = y.dims()[1];
+    y.reshape([b, n, out])
 }
 
 /// `elu(x) + 1`, positive everywhere: `x + 1` for `x > 0`, `eˣ` otherwise.
@@ -222,11 +259,11 @@ impl Attention {
         if let Some(pad) = pad {
             logits = logits.mask_fill(key_mask(pad, [b, h, n, n]), MASKED);
         }
-        Some(softmax(logits, 3))
+        Some(softmax_last(logits))
     }
 
     /// `[B, N, D] → [B, H, N, D/H]`.
-    fn heads(&self, x: Tensor<3>) -> Tensor<4> {
+    pub(crate) fn heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [b, n, d] = x.dims();
         x.reshape([b, n, self.n_heads, d / self.n_heads])
             .swap_dims(1, 2)
@@ -273,44 +310,43 @@ impl Attention {
         v: Tensor<4>,
         key_pad: Option<&Tensor<2, Bool>>,
     ) -> Tensor<4> {
-        let [b, h, n, dk] = q.dims();
-        let m = k.dims()[2];
-        let (q, k) = match self.bn_eps {
-            Some(eps) => self.batch_norm(q, k, key_pad, eps),
-            None => (q, k),
-        };
-        if self.top_k > 0 || self.window.is_some() {
-            return self.sparse(q, k, v, key_pad);
-        }
-        match self.kind() {
-            AttentionKind::Softmax | AttentionKind::Simplex => {
-                let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
-                if let Some(pad) = key_pad {
-                    scores = scores.mask_fill(key_mask(pad, [b, h, n, m]), MASKED);
-                }
-                softmax(scores, 3).matmul(v)
+        let (q, k) = self.normalize(q, k, key_pad);
+        if self.kind() == AttentionKind::Linear && self.top_k == 0 && self.window.is_none() {
+            let [b, h, _, dk] = q.dims();
+            let m = k.dims()[2];
+            let (fq, mut fk) = (elu_plus_one(q), elu_plus_one(k));
+            if let Some(pad) = key_pad {
+                let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3);
+                fk = fk.mask_fill(mask.expand([b, h, m, dk]), 0.0);
             }
-            AttentionKind::Linear => {
-                let (fq, mut fk) = (elu_plus_one(q), elu_plus_one(k));
-                if let Some(pad) = key_pad {
-                    let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3);
-                    fk = fk.mask_fill(mask.expand([b, h, m, dk]), 0.0);
-                }
-                // φ(K)ᵀV: [B, h, d_k, d_k]; the normalizer φ(Q)·Σ_j φ(k_j): [B, h, N, 1].
-                let kv = fk.clone().swap_dims(2, 3).matmul(v);
-                let z = fq.clone().matmul(fk.sum_dim(2).swap_dims(2, 3));
-                fq.matmul(kv).div(z)
-            }
+            // φ(K)ᵀV: [B, h, d_k, d_k]; the normalizer φ(Q)·Σ_j φ(k_j): [B, h, N, 1].
+            let kv = fk.clone().swap_dims(2, 3).matmul(v);
+            let z = fq.clone().matmul(fk.sum_dim(2).swap_dims(2, 3));
+            return fq.matmul(kv).div(z);
         }
+        self.weights(q, k, key_pad).matmul(v)
     }
 
-    /// Sparse attention with explicit `[B, h, N, M]` weights: the keys outside the window, the
-    /// padded keys and (for top-k) the keys below the `k`-th largest score get no weight.
-    fn sparse(
+    /// Attention-BN when configured (the identity otherwise).
+    pub(crate) fn normalize(
         &self,
         q: Tensor<4>,
         k: Tensor<4>,
-        v: Tensor<4>,
+        key_pad: Option<&Tensor<2, Bool>>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        match self.bn_eps {
+            Some(eps) => self.batch_norm(q, k, key_pad, eps),
+            None => (q, k),
+        }
+    }
+
+    /// The explicit attention weights `[B, h, N, M]` of (normalized) queries and keys: the padded
+    /// keys, the keys outside the window and (for top-k) the keys below the `k`-th largest score
+    /// get no weight; each row sums to 1.
+    pub(crate) fn weights(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
         key_pad: Option<&Tensor<2, Bool>>,
     ) -> Tensor<4> {
         let [b, h, n, dk] = q.dims();
@@ -318,24 +354,31 @@ impl Attention {
         let device = q.device();
         let scores = match self.kind() {
             AttentionKind::Linear => elu_plus_one(q).matmul(elu_plus_one(k).swap_dims(2, 3)),
-            _ => q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt()),
+            // (q/√d_k)ᵀk: the scale on the [B, h, N, d_k] queries, not on the [B, h, N, M]
+            // scores (one pass less over the scores, forward and backward).
+            _ => q.div_scalar((dk as f64).sqrt()).matmul(k.swap_dims(2, 3)),
         };
         // Hidden keys: padding and, for a window, |i − j| > w.
-        let mut hidden = Tensor::<4, Bool>::full([b, h, n, m], false, &device);
-        if let Some(pad) = key_pad {
-            hidden = hidden.bool_or(key_mask(pad, [b, h, n, m]));
-        }
+        let mut hidden = key_pad.map(|pad| key_mask(pad, [b, h, n, m]));
+        let or = |a: Option<Tensor<4, Bool>>, c: Tensor<4, Bool>| match a {
+            Some(a) => a.bool_or(c),
+            None => c,
+        };
         if let Some(w) = self.window {
             let far: Vec<bool> = (0..n * m).map(|e| (e / m).abs_diff(e % m) > w).collect();
             let far =
                 Tensor::<2, Bool>::from_data(burn::tensor::TensorData::new(far, [n, m]), &device);
-            hidden = hidden.bool_or(
+            hidden = Some(or(
+                hidden,
                 far.unsqueeze_dim::<3>(0)
                     .unsqueeze_dim::<4>(0)
                     .expand([b, h, n, m]),
-            );
+            ));
         }
-        let mut scores = scores.mask_fill(hidden.clone(), MASKED);
+        let mut scores = match &hidden {
+            Some(hd) => scores.mask_fill(hd.clone(), MASKED),
+            None => scores,
+        };
         if self.top_k > 0 && self.top_k < m {
             // The k-th largest visible score of each row; smaller ones are hidden too.
             let kth = scores
@@ -343,27 +386,30 @@ impl Attention {
                 .sort_descending(3)
                 .narrow(3, self.top_k - 1, 1)
                 .expand([b, h, n, m]);
-            hidden = hidden.bool_or(scores.clone().lower(kth));
-            scores = scores.mask_fill(hidden.clone(), MASKED);
+            let hd = or(hidden, scores.clone().lower(kth));
+            scores = scores.mask_fill(hd.clone(), MASKED);
+            hidden = Some(hd);
         }
-        let weights = match self.kind() {
-            AttentionKind::Softmax | AttentionKind::Simplex => softmax(scores, 3),
+        match self.kind() {
+            AttentionKind::Softmax | AttentionKind::Simplex => softmax_last(scores),
             AttentionKind::Linear => {
-                let w = scores.mask_fill(hidden, 0.0);
+                let w = match hidden {
+                    Some(hd) => scores.mask_fill(hd, 0.0),
+                    None => scores,
+                };
                 // A padded query may see no key at all: its row is 0, not 0/0.
                 let total = w.clone().sum_dim(3).clamp_min(1e-30).expand([b, h, n, m]);
                 w.div(total)
             }
-        };
-        weights.matmul(v)
+        }
     }
 
     /// Self-attention of `x` (`[B, N, D]`) with padding mask `pad` (`[B, N]`, true = padding).
     pub fn forward(&self, x: Tensor<3>, pad: Option<Tensor<2, Bool>>) -> Tensor<3> {
         let [b, n, d] = x.dims();
-        let q = self.heads(self.query.forward(x.clone()));
-        let k = self.heads(self.key.forward(x.clone()));
-        let v = self.heads(self.value.forward(x));
+        let q = self.heads(linear_tokens(&self.query, x.clone()));
+        let k = self.heads(linear_tokens(&self.key, x.clone()));
+        let v = self.heads(linear_tokens(&self.value, x));
         let mixed = if let Some(w) = self.mixing_weights(b, n, pad.as_ref()) {
             w.matmul(v)
         } else if self.ratios.iter().all(|&r| r == 1) {
@@ -372,61 +418,14 @@ impl Attention {
             // Attention-SH: head j attends to its keys and values pooled by r_j.
             let heads = (0..self.n_heads)
                 .map(|j| {
-                    let (kj, vj, pj) = pool(
-                        k.clone().narrow(1, j, 1),
-                        v.clone().narrow(1, j, 1),
-                        pad.as_ref(),
-                        self.ratios[j],
-                    );
+                    let (r, grid) = (self.ratios[j], self.grid);
+                    let (kj, pj) = pool(k.clone().narrow(1, j, 1), pad.as_ref(), r, grid);
+                    let (vj, _) = pool(v.clone().narrow(1, j, 1), pad.as_ref(), r, grid);
                     self.mix(q.clone().narrow(1, j, 1), kj, vj, pj.as_ref())
                 })
                 .collect();
             Tensor::cat(heads, 1)
         };
-        self.output
-            .forward(mixed.swap_dims(1, 2).reshape([b, n, d]))
+        linear_tokens(&self.output, mixed.swap_dims(1, 2).reshape([b, n, d]))
     }
-}
-
-/// The SH downsampler: masked average pooling of `k`, `v` (`[B, 1, N, d_k]`) along the tokens
-/// with kernel = stride = `r`; a pooled slot is the mean of its valid members and is padding when
-/// it has none (the returned mask, `[B, ⌈N/r⌉]`, when the input has one).
-pub fn pool(
-    k: Tensor<4>,
-    v: Tensor<4>,
-    pad: Option<&Tensor<2, Bool>>,
-    r: usize,
-) -> (Tensor<4>, Tensor<4>, Option<Tensor<2, Bool>>) {
-    if r == 1 {
-        return (k, v, pad.cloned());
-    }
-    let [b, _, n, dk] = k.dims();
-    let device = k.device();
-    let slots = n.div_ceil(r);
-    let extra = slots * r - n;
-    let mut valid = Tensor::<4>::ones([b, 1, n, 1], &device);
-    if let Some(pad) = pad {
-        valid = valid.mask_fill(pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3), 0.0);
-    }
-    // Zero rows complete the last window; they count as no member.
-    let window_sum = |t: Tensor<4>, width: usize| -> Tensor<4> {
-        let t = if extra > 0 {
-            Tensor::cat(
-                vec![t, Tensor::<4>::zeros([b, 1, extra, width], &device)],
-                2,
-            )
-        } else {
-            t
-        };
-        t.reshape([b, 1, slots, r, width])
-            .sum_dim(3)
-            .reshape([b, 1, slots, width])
-    };
-    let count = window_sum(valid.clone(), 1);
-    let denom = count.clone().clamp_min(1.0).expand([b, 1, slots, dk]);
-    let weights = valid.expand([b, 1, n, dk]);
-    let kp = window_sum(k * weights.clone(), dk).div(denom.clone());
-    let vp = window_sum(v * weights, dk).div(denom);
-    let pad = pad.map(|_| count.reshape([b, slots]).lower_elem(0.5));
-    (kp, vp, pad)
 }

@@ -6,6 +6,8 @@
 //!   per patch, `p²` features; `p = 1` gives 64 pixel tokens), 10 classes. No padding.
 //! - **JapaneseVowels**: 12 channels, 7 to 29 steps zero-padded to 29 (the padding mask comes from
 //!   the stored lengths), 9 classes, the archive's 270/370 split.
+//! - **retrieval** (generated, spec §4.2 "LRA-lite retrieval"): do the two halves of a long
+//!   sequence hide the same motif? See [`Dataset::retrieval`].
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +15,17 @@ use attnsvm::data::npy::{read_f64, read_i64};
 use attnsvm::{Error, Result};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// Noise symbols of the retrieval task.
+pub const NOISE: usize = 8;
+/// Marker symbols of the retrieval task (motifs are made of them).
+pub const MARKERS: usize = 3;
+/// Tokens per motif.
+pub const MOTIF_LEN: usize = 3;
+/// The retrieval task's motifs: four orderings of the three markers.
+pub const MOTIFS: [[usize; MOTIF_LEN]; 4] = [[0, 1, 2], [2, 1, 0], [1, 0, 2], [0, 2, 1]];
 
 /// The repository's `data/` folder (the default of every loader).
 pub fn default_dir() -> PathBuf {
@@ -110,6 +121,58 @@ impl Dataset {
             len: 29,
             features: 12,
             classes: 9,
+        })
+    }
+
+    /// The long-range retrieval task of length `len` (even, 8..=4096), `n` sequences, seeded.
+    ///
+    /// Tokens are one-hot over `NOISE + MARKERS` symbols. Every token is a uniform noise symbol,
+    /// except two motifs of [`MOTIF_LEN`] marker tokens, one at a uniform position in each half.
+    /// A motif is one of [`MOTIFS`] orderings of the same marker symbols, so a bag of symbols
+    /// cannot tell two motifs apart: the order inside each motif, and the comparison of two motifs
+    /// up to `len` tokens apart, decide the label, `1` when both halves hide the same motif (half of
+    /// the sequences, exactly balanced) and `0` otherwise.
+    pub fn retrieval(n: usize, len: usize, seed: u64) -> Result<Dataset> {
+        if len % 2 != 0 || !(8..=4096).contains(&len) || n == 0 {
+            return Err(invalid(format!(
+                "retrieval: length {len} must be even in 8..=4096 and the count {n} positive"
+            )));
+        }
+        let features = NOISE + MARKERS;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut x = vec![0f32; n * len * features];
+        let mut y = Vec::with_capacity(n);
+        let half = len / 2;
+        for (i, seq) in x.chunks_exact_mut(len * features).enumerate() {
+            for tok in seq.chunks_exact_mut(features) {
+                tok[rng.random_range(0..NOISE)] = 1.0;
+            }
+            let same = i % 2 == 0;
+            let a = rng.random_range(0..MOTIFS.len());
+            let b = if same {
+                a
+            } else {
+                (a + rng.random_range(1..MOTIFS.len())) % MOTIFS.len()
+            };
+            for (motif, start) in [
+                (a, rng.random_range(0..=half - MOTIF_LEN)),
+                (b, half + rng.random_range(0..=half - MOTIF_LEN)),
+            ] {
+                for (t, &sym) in MOTIFS[motif].iter().enumerate() {
+                    let tok = &mut seq[(start + t) * features..(start + t + 1) * features];
+                    tok.fill(0.0);
+                    tok[NOISE + sym] = 1.0;
+                }
+            }
+            y.push(i64::from(same));
+        }
+        Ok(Dataset {
+            x,
+            lengths: vec![len; n],
+            y,
+            len,
+            features,
+            classes: 2,
         })
     }
 

@@ -7,18 +7,25 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`attention`] | multi-head attention: softmax, linear (`elu + 1` features), simplex (trainable row-stochastic mixing), Attention-BN, Attention-SH (1D pooling ratios per head), BN+SH, sparse (top-k, window); padding masks |
+//! | [`attention`] | multi-head attention: softmax, linear (`elu + 1` features), simplex (trainable row-stochastic mixing), Attention-BN, Attention-SH (pooling ratios per head, 1D or on a 2D token grid), BN+SH, sparse (top-k, window); padding masks |
+//! | [`pool`] | the SH downsampler: masked average pooling, 1D and 2D, and its matrix |
+//! | [`redundancy`] | attention maps of every head and block, and the head-distance measure |
 //! | [`model`] | the pre-norm encoder classifier, mean pooling over valid tokens |
-//! | [`data`] | digits (patch tokens) and JapaneseVowels (padded series) from `data/` |
+//! | [`data`] | digits (patch tokens) and JapaneseVowels (padded series) from `data/`, the generated long-range retrieval task |
+//! | [`memory`] | a counting global allocator: measured peak heap bytes |
+//! | [`experiments`] | `repro primal-dual`: accuracy and head redundancy per variant and task, cost against N and D |
 //! | [`train`] | AdamW, warm-up + cosine schedule, per-epoch metrics, checkpoint and resume |
 //!
 //! Every attention kind is tested against the f64 reference forward pass of the core crate
-//! (`attnsvm::model::attention`). Status: 2D SH pooling,
-//! and the `repro primal-dual` experiments are not built yet.
+//! (`attnsvm::model::attention`).
 
 pub mod attention;
 pub mod data;
+pub mod experiments;
+pub mod memory;
 pub mod model;
+pub mod pool;
+pub mod redundancy;
 pub mod train;
 
 /// The CPU device: burn's `flex` backend with autodiff (f32).

@@ -16,7 +16,7 @@ use burn::nn::{
 };
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::attention::{Attention, AttentionConfig, AttentionKind, Sparsity};
+use crate::attention::{linear_tokens, Attention, AttentionConfig, AttentionKind, Sparsity};
 
 /// The classifier's shape.
 #[derive(Config, Debug)]
@@ -43,6 +43,10 @@ pub struct ClassifierConfig {
     /// Attention-SH pooling ratios, one per head, in every block (empty: none).
     #[config(default = "Vec::new()")]
     pub ratios: Vec<usize>,
+    /// 2D SH pooling on this `[rows, cols]` token grid (`rows · cols = max_len`; see
+    /// [`AttentionConfig::grid`]).
+    #[config(default = "None")]
+    pub grid: Option<[usize; 2]>,
     /// Sparse attention (top-k or window) in every block.
     #[config(default = "Sparsity::Dense")]
     pub sparsity: Sparsity,
@@ -86,11 +90,25 @@ impl ClassifierConfig {
                 self.features, self.max_len, self.classes, self.layers, self.ff_mult
             )));
         }
+        if let Some([r, c]) = self.grid {
+            if r * c != self.max_len {
+                return Err(attnsvm::Error::Invalid(format!(
+                    "classifier: the SH grid {r}×{c} does not hold max_len = {} tokens",
+                    self.max_len
+                )));
+            }
+        }
+        self.attention_config().validate()
+    }
+
+    /// The attention of every block.
+    pub fn attention_config(&self) -> AttentionConfig {
         AttentionConfig::new(self.d_model, self.n_heads, self.attention)
+            .with_batch_norm(self.batch_norm)
             .with_ratios(self.ratios.clone())
+            .with_grid(self.grid)
             .with_sparsity(self.sparsity)
             .with_max_len(self.max_len)
-            .validate()
     }
 
     /// The initialization of seed `seed`, reproducible whatever else runs: burn draws lazily
@@ -111,12 +129,7 @@ impl ClassifierConfig {
         let blocks = (0..self.layers)
             .map(|_| Block {
                 norm1: LayerNormConfig::new(d).init(device),
-                attention: AttentionConfig::new(d, self.n_heads, self.attention)
-                    .with_batch_norm(self.batch_norm)
-                    .with_ratios(self.ratios.clone())
-                    .with_sparsity(self.sparsity)
-                    .with_max_len(self.max_len)
-                    .init(device),
+                attention: self.attention_config().init(device),
                 norm2: LayerNormConfig::new(d).init(device),
                 ff_in: LinearConfig::new(d, d * self.ff_mult).init(device),
                 ff_out: LinearConfig::new(d * self.ff_mult, d).init(device),
@@ -138,20 +151,7 @@ impl Classifier {
     pub fn forward(&self, x: Tensor<3>, pad: Option<Tensor<2, Bool>>) -> Tensor<2> {
         let [b, n, _] = x.dims();
         let device = x.device();
-        let positions = Tensor::<1, Int>::arange(0..n as i64, &device).reshape([1, n]);
-        let mut h = self.embed.forward(x) + self.position.forward(positions);
-        for blk in &self.blocks {
-            h = h.clone()
-                + blk
-                    .attention
-                    .forward(blk.norm1.forward(h.clone()), pad.clone());
-            let f = blk.ff_out.forward(
-                blk.gelu
-                    .forward(blk.ff_in.forward(blk.norm2.forward(h.clone()))),
-            );
-            h = h + f;
-        }
-        let h = self.norm.forward(h);
+        let h = self.encode(x, pad.clone(), |_, _| {});
         let d = h.dims()[2];
         let pooled = match pad {
             None => h.mean_dim(1),
@@ -166,5 +166,30 @@ impl Classifier {
             }
         };
         self.head.forward(pooled.reshape([b, d]))
+    }
+
+    /// The encoder's output `[B, N, D]` (after the final norm); `visit(block, input)` sees the
+    /// input of each block's attention (after its norm).
+    pub fn encode(
+        &self,
+        x: Tensor<3>,
+        pad: Option<Tensor<2, Bool>>,
+        mut visit: impl FnMut(&Block, &Tensor<3>),
+    ) -> Tensor<3> {
+        let n = x.dims()[1];
+        let positions = Tensor::<1, Int>::arange(0..n as i64, &x.device()).reshape([1, n]);
+        let mut h = linear_tokens(&self.embed, x) + self.position.forward(positions);
+        for blk in &self.blocks {
+            let z = blk.norm1.forward(h.clone());
+            visit(blk, &z);
+            h = h + blk.attention.forward(z, pad.clone());
+            let f = linear_tokens(
+                &blk.ff_out,
+                blk.gelu
+                    .forward(linear_tokens(&blk.ff_in, blk.norm2.forward(h.clone()))),
+            );
+            h = h + f;
+        }
+        self.norm.forward(h)
     }
 }

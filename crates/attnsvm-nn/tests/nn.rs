@@ -29,7 +29,8 @@ fn affine(x: &[f64], n: usize, w: &[f64], b: &[f64], d: usize) -> Vec<f64> {
 #[test]
 fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
     use attnsvm::model::attention::{
-        attention, AttentionConfig as Reference, BatchNorm, Sparsity as RefSparsity,
+        attention, AttentionConfig as Reference, BatchNorm, Pooling, ScaledHeads,
+        Sparsity as RefSparsity,
     };
     use attnsvm_nn::attention::Sparsity;
     let device = attnsvm_nn::cpu();
@@ -106,21 +107,59 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
                 .with_sparsity(RefSparsity::Window(1)),
         ),
     ];
+    // 2D pooling on the 2×3 token grid: head 0 pools the windows {0, 1, 3, 4} and {2, 5}.
+    let grid = [2, 3];
+    let two_d = |ratios: Vec<usize>| ScaledHeads {
+        ratios,
+        pooling: Pooling::TwoD {
+            rows: grid[0],
+            cols: grid[1],
+        },
+        cls: false,
+    };
+    let grids = [
+        (
+            AttentionKind::Softmax,
+            false,
+            vec![2, 1],
+            Reference::softmax(h).with_scaled_heads(two_d(vec![2, 1])),
+        ),
+        (
+            AttentionKind::Softmax,
+            true,
+            vec![1, 2],
+            Reference::softmax(h)
+                .with_batch_norm(bn())
+                .with_scaled_heads(two_d(vec![1, 2])),
+        ),
+        (
+            AttentionKind::Linear,
+            false,
+            vec![2, 2],
+            Reference::linear(h).with_scaled_heads(two_d(vec![2, 2])),
+        ),
+    ];
     let all = cases
         .into_iter()
-        .map(|(kind, bn, ratios, r)| (kind, bn, ratios, Sparsity::Dense, r))
+        .map(|(kind, bn, ratios, r)| (kind, bn, ratios, None, Sparsity::Dense, r))
+        .chain(
+            grids
+                .into_iter()
+                .map(|(kind, bn, ratios, r)| (kind, bn, ratios, Some(grid), Sparsity::Dense, r)),
+        )
         .chain(
             sparse
                 .into_iter()
-                .map(|(kind, bn, sp, r)| (kind, bn, vec![], sp, r)),
+                .map(|(kind, bn, sp, r)| (kind, bn, vec![], None, sp, r)),
         );
-    for (kind, bn, ratios, sparsity, reference) in all {
+    for (kind, bn, ratios, grid, sparsity, reference) in all {
         let (att, x, noise) = attnsvm_nn::with_seed(&device, 3, || {
             (
                 AttentionConfig::new(d, h, kind)
                     .with_batch_norm(bn)
                     .with_sparsity(sparsity)
                     .with_ratios(ratios.clone())
+                    .with_grid(grid)
                     .init(&device),
                 Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 1.0), &device),
                 Tensor::<3>::random([1, n, d], Distribution::Normal(0.0, 5.0), &device),
@@ -156,7 +195,7 @@ fn attention_kinds_match_the_f64_reference_and_ignore_padded_keys() {
             .fold(0.0, f64::max);
         assert!(
             err < 1e-4,
-            "{kind:?} bn={bn} sh={ratios:?}: max difference {err:e}"
+            "{kind:?} bn={bn} sh={ratios:?} grid={grid:?}: max difference {err:e}"
         );
 
         // Changing the padded tokens changes nothing at the valid ones.
@@ -411,4 +450,121 @@ fn simplex_attention_mixes_values_with_row_stochastic_weights() {
     }
     let bad = AttentionConfig::new(d, h, AttentionKind::Simplex);
     assert!(bad.validate().is_err(), "max_len 0 must be refused");
+}
+
+/// Every kind's attention maps are distributions over the valid tokens and reproduce the layer:
+/// `W_O·(maps·V)` is the forward pass at the valid tokens (SH: the pooled weights spread over the
+/// pooled tokens; linear: the explicit weights of the O(N) form; simplex: its mixing matrix).
+#[test]
+fn attention_maps_are_distributions_that_reproduce_the_layer() {
+    use attnsvm_nn::attention::Sparsity;
+    let device = attnsvm_nn::cpu();
+    let (b, n, d, h) = (2, 6, 8, 2);
+    let base = |kind| AttentionConfig::new(d, h, kind).with_max_len(n);
+    let configs = [
+        base(AttentionKind::Softmax),
+        base(AttentionKind::Linear),
+        base(AttentionKind::Linear).with_sparsity(Sparsity::TopK(2)),
+        base(AttentionKind::Softmax).with_sparsity(Sparsity::Window(1)),
+        base(AttentionKind::Softmax).with_batch_norm(true),
+        base(AttentionKind::Softmax).with_ratios(vec![2, 3]),
+        base(AttentionKind::Linear).with_ratios(vec![3, 1]),
+        base(AttentionKind::Softmax)
+            .with_batch_norm(true)
+            .with_ratios(vec![2, 1])
+            .with_grid(Some([2, 3])),
+        base(AttentionKind::Simplex),
+    ];
+    // Sequence 1 has its last two tokens padded.
+    let mask: Vec<bool> = (0..b * n).map(|e| e >= n && e % n >= 4).collect();
+    let pad = Tensor::<2, Bool>::from_data(TensorData::new(mask.clone(), [b, n]), &device);
+    for cfg in configs {
+        cfg.validate().unwrap();
+        let (att, x) = attnsvm_nn::with_seed(&device, 5, || {
+            let mut att = cfg.init(&device);
+            if att.mixing.is_some() {
+                // Non-uniform mixing, so that the test sees the matrix.
+                let logits =
+                    Tensor::<3>::random([h, n, n], Distribution::Normal(0.0, 1.0), &device);
+                att.mixing = Some(burn::module::Param::from_tensor(logits));
+            }
+            let x = Tensor::<3>::random([b, n, d], Distribution::Normal(0.0, 1.0), &device);
+            (att, x)
+        });
+        let maps = att.maps(x.clone(), Some(pad.clone()));
+        assert_eq!(maps.dims(), [b, h, n, n]);
+        let m = values(maps.clone());
+        for (row, w) in m.chunks(n).enumerate() {
+            let seq = row / (h * n);
+            if mask[seq * n + row % n] {
+                continue; // a padded query: its row is not used
+            }
+            let total: f64 = w.iter().sum();
+            assert!(
+                (total - 1.0).abs() < 1e-5,
+                "{cfg:?}: row {row} sums to {total}"
+            );
+            for (j, &wj) in w.iter().enumerate() {
+                assert!(wj >= -1e-7, "{cfg:?}: negative weight");
+                if mask[seq * n + j] {
+                    assert!(wj.abs() < 1e-7, "{cfg:?}: padded key {j} has weight {wj}");
+                }
+            }
+        }
+        let v = att
+            .value
+            .forward(x.clone())
+            .reshape([b, n, h, d / h])
+            .swap_dims(1, 2);
+        let rebuilt = values(
+            att.output
+                .forward(maps.matmul(v).swap_dims(1, 2).reshape([b, n, d])),
+        );
+        let out = values(att.forward(x, Some(pad.clone())));
+        let err = (0..b * n * d)
+            .filter(|e| !mask[e / d])
+            .map(|e| (out[e] - rebuilt[e]).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            err < 1e-5,
+            "{cfg:?}: maps·V differs from the layer by {err:e}"
+        );
+    }
+}
+
+/// The retrieval task: one motif of marker tokens in each half, the label says whether they are
+/// the same motif, exactly half the labels are 1, a seed gives the same data; bad sizes are errors.
+#[test]
+fn the_retrieval_task_hides_one_motif_per_half() {
+    use attnsvm_nn::data::{MARKERS, MOTIFS, MOTIF_LEN, NOISE};
+    let (count, len) = (40, 64);
+    let d = Dataset::retrieval(count, len, 7).unwrap();
+    assert_eq!(
+        (d.n(), d.len, d.features, d.classes),
+        (count, len, NOISE + MARKERS, 2)
+    );
+    assert_eq!(d.y.iter().filter(|&&y| y == 1).count(), count / 2);
+    for (i, seq) in d.x.chunks(len * d.features).enumerate() {
+        let symbols: Vec<usize> = seq
+            .chunks(d.features)
+            .map(|t| {
+                assert_eq!(t.iter().sum::<f32>(), 1.0, "one-hot tokens");
+                t.iter().position(|&v| v == 1.0).unwrap()
+            })
+            .collect();
+        let motif = |half: &[usize]| -> usize {
+            let at: Vec<usize> = (0..half.len()).filter(|&t| half[t] >= NOISE).collect();
+            assert_eq!(at.len(), MOTIF_LEN, "sequence {i}: one motif per half");
+            assert_eq!(at[MOTIF_LEN - 1] - at[0], MOTIF_LEN - 1, "contiguous motif");
+            let found: Vec<usize> = at.iter().map(|&t| half[t] - NOISE).collect();
+            MOTIFS.iter().position(|m| m[..] == found[..]).unwrap()
+        };
+        let (a, b) = (motif(&symbols[..len / 2]), motif(&symbols[len / 2..]));
+        assert_eq!(d.y[i], i64::from(a == b), "sequence {i}");
+    }
+    assert_eq!(Dataset::retrieval(count, len, 7).unwrap().x, d.x);
+    for (n, l) in [(4, 7), (4, 6), (4, 5000), (0, 64)] {
+        let e = Dataset::retrieval(n, l, 0).unwrap_err().to_string();
+        assert!(e.contains("retrieval"), "{e}");
+    }
 }

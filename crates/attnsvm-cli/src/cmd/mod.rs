@@ -6,6 +6,7 @@ pub mod demo;
 pub mod gen;
 pub mod mm;
 pub mod path;
+pub mod pd;
 pub mod plot;
 pub mod repro;
 pub mod suite;

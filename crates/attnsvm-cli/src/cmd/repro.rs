@@ -40,6 +40,11 @@ pub enum Experiment {
     /// student–teacher task (error against time, attention maps), the β path, the width
     /// counterexample and the loss-weight flag.
     Convex(SuiteArgs),
+    /// "A Primal-Dual Framework for Transformers and Neural Networks" at small scale: accuracy
+    /// and head redundancy of softmax, linear, sparse, simplex, Attention-BN, -SH and BN+SH on
+    /// digits, JapaneseVowels and a long-range retrieval task; FLOP, time and memory against N, D.
+    #[command(name = "primal-dual")]
+    PrimalDual(SuiteArgs),
 }
 
 /// The arguments of the experiment suites.
@@ -94,6 +99,12 @@ pub fn run(args: ReproArgs) -> Result<Outcome> {
             "convex",
             "Convexifying Transformers: the experiments",
             crate::cmd::cx::experiments(),
+        ),
+        Experiment::PrimalDual(a) => suite_cmd(
+            &a,
+            "primal-dual",
+            "A Primal-Dual Framework for Transformers and Neural Networks: the experiments",
+            crate::cmd::pd::experiments(),
         ),
     }
 }

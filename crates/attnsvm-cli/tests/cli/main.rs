@@ -8,6 +8,7 @@ mod cli_convex;
 mod cli_convex_suite;
 mod cli_max_margin;
 mod cli_path;
+mod cli_primal_dual;
 mod cli_repro;
 mod cli_suite;
 mod cli_svm;
