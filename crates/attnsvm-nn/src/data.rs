@@ -133,7 +133,7 @@ impl Dataset {
     /// up to `len` tokens apart, decide the label, `1` when both halves hide the same motif (half of
     /// the sequences, exactly balanced) and `0` otherwise.
     pub fn retrieval(n: usize, len: usize, seed: u64) -> Result<Dataset> {
-        if len % 2 != 0 || !(8..=4096).contains(&len) || n == 0 {
+        if !len.is_multiple_of(2) || !(8..=4096).contains(&len) || n == 0 {
             return Err(invalid(format!(
                 "retrieval: length {len} must be even in 8..=4096 and the count {n} positive"
             )));

@@ -69,8 +69,8 @@ impl Task {
             Task::Retrieval => {
                 let len = if quick { 32 } else { 128 };
                 (
-                    Dataset::retrieval(1024, len, 1)?,
-                    Dataset::retrieval(512, len, 2)?,
+                    Dataset::retrieval(512, len, 1)?,
+                    Dataset::retrieval(256, len, 2)?,
                     None,
                 )
             }
@@ -92,7 +92,7 @@ impl Task {
             (true, _) => 2,
             (false, Task::Digits) => 30,
             (false, Task::Vowels) => 60,
-            (false, Task::Retrieval) => 40,
+            (false, Task::Retrieval) => 25,
         };
         TrainConfig::new()
             .with_epochs(epochs)

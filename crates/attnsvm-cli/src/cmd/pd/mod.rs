@@ -22,6 +22,7 @@ use attnsvm_nn::experiments::Task;
 use super::suite::{Experiment, Step};
 use crate::figure::{plot_xy, Style, XyPanel};
 use crate::output::write_json;
+use crate::plot::PALETTE;
 
 /// The suite, in report order.
 pub fn experiments() -> Vec<Box<dyn Experiment>> {
@@ -33,23 +34,9 @@ pub fn experiments() -> Vec<Box<dyn Experiment>> {
     v
 }
 
-/// One color per variant (matplotlib's tab10).
-const COLORS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
 fn color(variant: &str) -> RGBColor {
     let i = VARIANTS.iter().position(|v| *v == variant).unwrap_or(0);
-    COLORS[i % COLORS.len()]
+    PALETTE[i % PALETTE.len()]
 }
 
 struct AccuracyExp(Task);
@@ -253,31 +240,31 @@ fn cost_figures(dir: &Path, res: &Cost) -> Result<()> {
         layer.add(
             format!("D = {d}, counted"),
             series(|a| a.layer_ratio),
-            COLORS[i],
+            PALETTE[i],
             Style::Points,
         );
         layer.add(
             format!("D = {d}, (2D + Nρ)/(2D + N)"),
             series(|a| a.layer_formula),
-            COLORS[i],
+            PALETTE[i],
             Style::Line,
         );
         block.add(
             format!("D = {d}, counted"),
             series(|a| a.block_ratio),
-            COLORS[i],
+            PALETTE[i],
             Style::Points,
         );
         block.add(
             format!("D = {d}, (6D + Nρ)/(6D + N)"),
             series(|a| a.block_formula),
-            COLORS[i],
+            PALETTE[i],
             Style::Line,
         );
         memory.add(
             format!("D = {d}"),
             series(|a| a.memory_ratio),
-            COLORS[i],
+            PALETTE[i],
             Style::LinePoints,
         );
     }
@@ -341,14 +328,14 @@ fn cost_figures(dir: &Path, res: &Cost) -> Result<()> {
             time.add(
                 *kind,
                 pts.iter().map(|(x, m)| (lg(*x), lg(m.ms))).collect(),
-                COLORS[i],
+                PALETTE[i],
                 Style::LinePoints,
             );
             let peak: Vec<_> = pts
                 .iter()
                 .filter_map(|(x, m)| m.peak_bytes.map(|b| (lg(*x), lg(b as f64 / 1e6))))
                 .collect();
-            mem.add(*kind, peak, COLORS[i], Style::LinePoints);
+            mem.add(*kind, peak, PALETTE[i], Style::LinePoints);
         }
         panels.push(time);
         panels.push(mem);
