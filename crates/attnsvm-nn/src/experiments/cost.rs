@@ -172,7 +172,12 @@ pub fn cost(quick: bool, progress: &dyn Fn(usize, usize) -> bool) -> Result<Cost
     let points: Vec<(usize, usize)> = lengths
         .iter()
         .map(|&n| (n, width))
-        .chain(widths.iter().map(|&d| (length, d)))
+        .chain(
+            widths
+                .iter()
+                .filter(|&&d| d != width || !lengths.contains(&length))
+                .map(|&d| (length, d)),
+        )
         .collect();
     let total = points.len() * KINDS.len();
     let mut measured = Vec::new();

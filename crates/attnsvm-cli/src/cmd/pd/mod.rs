@@ -312,7 +312,7 @@ fn cost_figures(dir: &Path, res: &Cost) -> Result<()> {
             true,
         );
         for (i, kind) in KINDS.iter().enumerate() {
-            let pts: Vec<_> = res
+            let mut pts: Vec<_> = res
                 .measured
                 .iter()
                 .filter(|m| {
@@ -325,6 +325,7 @@ fn cost_figures(dir: &Path, res: &Cost) -> Result<()> {
                 })
                 .map(|m| (if against_n { m.n } else { m.d } as f64, m))
                 .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             time.add(
                 *kind,
                 pts.iter().map(|(x, m)| (lg(*x), lg(m.ms))).collect(),
