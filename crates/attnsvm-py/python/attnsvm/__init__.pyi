@@ -198,9 +198,13 @@ def glasso(
     max_iter: int = 100000,
     time_limit: Optional[float] = None,
     zero_tol: float = 0.0,
+    gates: Optional[int] = None,
+    gate_seed: int = 0,
 ) -> Dict[str, Any]:
-    """``status``, ``beta``, ``Z`` (c,n,d), ``row_norms``, ``active_tokens``, ``objective``,
-    ``certificate``, …"""
+    """``status``, ``beta``, ``Z`` (c,n,d), or (c,M,n,d) with ``gates=M`` (program (14)),
+    ``row_norms``, ``active_tokens``, ``objective``, ``certificate``, …; ``heads`` (``gate``,
+    ``token``, ``value``, ``output``), ``recovery`` (``max_prediction_diff``, ``objective``,
+    ``relative_objective_diff``); with gates ``gates`` (N,M), ``u1`` (M,n), ``u2`` (M,d)."""
 
 def glasso_path(
     X: ArrayLike,
@@ -213,6 +217,8 @@ def glasso_path(
     max_iter: int = 100000,
     time_limit: Optional[float] = None,
     zero_tol: float = 0.0,
+    gates: Optional[int] = None,
+    gate_seed: int = 0,
 ) -> List[Dict[str, Any]]: ...
 def glasso_beta_max(
     X: ArrayLike,
@@ -220,4 +226,6 @@ def glasso_beta_max(
     loss: Literal["squared", "logistic"] = "squared",
     *,
     loss_weight: float = 1.0,
+    gates: Optional[int] = None,
+    gate_seed: int = 0,
 ) -> float: ...
