@@ -205,15 +205,10 @@ fn key_mask(pad: &Tensor<2, Bool>, [b, h, n, m]: [usize; 4]) -> Tensor<4, Bool> 
         .expand([b, h, n, m])
 }
 
-/// Softmax over the last dimension, `e / Σe` with `e = exp(x − max x)` (the max detached), as
-/// `burn::tensor::activation::softmax` computes it but with `e · (1/Σe)` for the quotient: under
-/// autodiff a broadcast product differentiates in fewer passes over the `[.., N, M]` tensor than a
-/// broadcast quotient (whose backward forms `−e/(Σe)²`).
+/// Softmax over the last dimension: [`crate::fused::softmax_last`], one differentiable operation
+/// (flex's fused kernel forward, one row sweep backward).
 pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let max = x.clone().detach().max_dim(D - 1);
-    let e = (x - max).exp();
-    let total = e.clone().sum_dim(D - 1);
-    e * total.recip()
+    crate::fused::softmax_last(x)
 }
 
 /// `linear` applied to every token of `x` (`[B, N, D_in]` → `[B, N, D_out]`) as one

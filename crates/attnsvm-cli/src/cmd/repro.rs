@@ -44,7 +44,18 @@ pub enum Experiment {
     /// and head redundancy of softmax, linear, sparse, simplex, Attention-BN, -SH and BN+SH on
     /// digits, JapaneseVowels and a long-range retrieval task; FLOP, time and memory against N, D.
     #[command(name = "primal-dual")]
-    PrimalDual(SuiteArgs),
+    PrimalDual(PrimalDualArgs),
+}
+
+/// `repro primal-dual`: the suite's arguments and the float type of the networks.
+#[derive(Debug, Args)]
+pub struct PrimalDualArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    /// Float type of every network, gradient and optimizer state: f32, or f64 (slower; its own
+    /// suite, so an f64 run never resumes into an f32 directory)
+    #[arg(long, value_parser = ["f32", "f64"], default_value = "f32")]
+    pub precision: String,
 }
 
 /// The arguments of the experiment suites.
@@ -100,12 +111,28 @@ pub fn run(args: ReproArgs) -> Result<Outcome> {
             "Convexifying Transformers: the experiments",
             crate::cmd::cx::experiments(),
         ),
-        Experiment::PrimalDual(a) => suite_cmd(
-            &a,
-            "primal-dual",
-            "A Primal-Dual Framework for Transformers and Neural Networks: the experiments",
-            crate::cmd::pd::experiments(),
-        ),
+        Experiment::PrimalDual(a) => {
+            let f64 = a.precision == "f64";
+            attnsvm_nn::set_precision(if f64 {
+                attnsvm_nn::Precision::F64
+            } else {
+                attnsvm_nn::Precision::F32
+            })?;
+            suite_cmd(
+                &a.suite,
+                if f64 {
+                    "primal-dual-f64"
+                } else {
+                    "primal-dual"
+                },
+                if f64 {
+                    "A Primal-Dual Framework for Transformers and Neural Networks: the experiments (f64)"
+                } else {
+                    "A Primal-Dual Framework for Transformers and Neural Networks: the experiments"
+                },
+                crate::cmd::pd::experiments(),
+            )
+        }
     }
 }
 

@@ -95,3 +95,35 @@ fn repro_primal_dual_only_rejects_unknown_experiments() {
     assert!(err.contains("imagenet"), "{err}");
     assert!(!tmp.path().join("pd").exists());
 }
+
+/// `--precision f64`: the cost experiment runs in f64 (its exact claims hold there too), as its
+/// own suite: an f32 run refuses to resume into the f64 directory.
+#[test]
+fn repro_primal_dual_runs_in_f64_as_its_own_suite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "repro",
+        "primal-dual",
+        "--quick",
+        "--out",
+        "pd",
+        "--only",
+        "cost",
+    ];
+    let out = ok(tmp.path(), &[&args[..], &["--precision", "f64"]].concat());
+    assert!(out.contains("1 of 1 experiments"), "{out}");
+    let report = fs::read_to_string(tmp.path().join("pd/report.md")).unwrap();
+    assert!(report.contains("(f64)"), "{report}");
+    for claim in [
+        "SH layer FLOPs follow R(N, D)",
+        "memory ratio of SH is exactly ρ",
+    ] {
+        let rows: Vec<&str> = report.lines().filter(|l| l.contains(claim)).collect();
+        assert_eq!(rows.len(), 1, "{claim}: {rows:?}");
+        assert!(rows[0].ends_with("| yes |"), "{rows:?}");
+    }
+    let again = attnsvm(tmp.path(), &args);
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("primal-dual-f64"), "{err}");
+}
