@@ -2,9 +2,8 @@
 //!
 //! Composed from tensor operations, a softmax under autodiff records max, subtract, exp, sum and
 //! product nodes: about a dozen passes over the `[B, h, N, M]` scores forward and backward, each
-//! into a freshly allocated tensor. Here the forward pass is one row-parallel kernel (in f32 our own,
-//! in place, with a polynomial `exp` that vectorizes; in f64 flex's fused kernel) and the backward
-//! pass is one row-parallel sweep
+//! into a freshly allocated tensor. Here the forward pass is flex's fused row kernel (max, exp and
+//! sum, normalize; SIMD, rows in parallel) and the backward pass is one row-parallel sweep
 //!
 //! ```text
 //! ∂x = y ⊙ (∂y − ⟨∂y, y⟩)          (per row; y = softmax(x), stored by the forward pass)
@@ -53,82 +52,9 @@ impl SoftmaxGrad for burn::backend::Cube {}
 
 impl FusedSoftmax for Flex {
     fn softmax_last(x: FloatTensor<Flex>) -> FloatTensor<Flex> {
-        let row = *x.shape().last().expect("softmax of a scalar");
-        if x.dtype() != DType::F32 || row == 0 {
-            let last = x.shape().num_dims() - 1;
-            return burn::backend::flex::ops::activation::softmax(x, last);
-        }
-        // f32: in place (the scores are usually owned by this step alone) with a polynomial exp.
-        let mut x = contiguous(x);
-        x.storage_mut::<f32>()
-            .par_chunks_mut(ROWS_PER_TASK * row)
-            .for_each(|rows| rows.chunks_mut(row).for_each(softmax_row));
-        x
+        let last = x.shape().num_dims() - 1;
+        burn::backend::flex::ops::activation::softmax(x, last)
     }
-}
-
-/// `e^x` for `x ≤ 0` in f32 without a libm call, so that a loop over it vectorizes: `2^k · e^r`
-/// with `k = round(x·log₂e)`, `r = x − k·ln 2` (ln 2 split in two constants) and Cephes' degree-7
-/// polynomial for `e^r` on `|r| ≤ ln 2 / 2` (relative error about 1e-7, f32's rounding); 0 below
-/// −87.3, where `e^x` leaves f32's normal range.
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and subtracting 1.5·2²³ rounds an f32 of magnitude < 2²² to an integer.
-    const ROUND: f32 = 12_582_912.0;
-    const FLOOR: f32 = -87.3;
-    let xc = x.clamp(FLOOR, 0.0);
-    let k = (xc * LOG2E + ROUND) - ROUND;
-    let r = xc - k * LN2_HI - k * LN2_LO;
-    let p = 1.987_569_1e-4_f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
-    let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((k as i32 + 127) << 23) as u32);
-    if x < FLOOR {
-        0.0
-    } else {
-        e * scale
-    }
-}
-
-/// Lanes of the max and sum reductions (independent accumulators let them vectorize).
-const LANES: usize = 8;
-
-/// One row of the softmax in place: max, `e^(x − max)` with its sum, scale by `1/sum`.
-fn softmax_row(row: &mut [f32]) {
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (m, &v) in lanes.iter_mut().zip(c) {
-            *m = m.max(v);
-        }
-    }
-    let max = chunks
-        .remainder()
-        .iter()
-        .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sums = [0f32; LANES];
-    let mut chunks = row.chunks_exact_mut(LANES);
-    for c in &mut chunks {
-        for (s, v) in sums.iter_mut().zip(c) {
-            *v = exp_nonpositive(*v - max);
-            *s += *v;
-        }
-    }
-    let mut total: f32 = sums.iter().sum();
-    for v in chunks.into_remainder() {
-        *v = exp_nonpositive(*v - max);
-        total += *v;
-    }
-    let inv = 1.0 / total;
-    row.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// `t` with a contiguous layout, without holding a second reference to its buffer (which would
@@ -234,21 +160,6 @@ mod tests {
         let e = (x.clone() - x.detach().max_dim(D - 1)).exp();
         let total = e.clone().sum_dim(D - 1);
         e / total
-    }
-
-    #[test]
-    fn the_polynomial_exp_has_f32_accuracy_and_underflows_to_zero() {
-        let mut worst = 0f64;
-        for i in 0..=200_000 {
-            let x = -87.0 * f64::from(i) / 200_000.0;
-            let got = f64::from(super::exp_nonpositive(x as f32));
-            let want = (x as f32 as f64).exp();
-            worst = worst.max((got - want).abs() / want);
-        }
-        assert!(worst < 3e-7, "relative error {worst:e}");
-        assert_eq!(super::exp_nonpositive(-87.4), 0.0);
-        assert_eq!(super::exp_nonpositive(-1e9), 0.0);
-        assert_eq!(super::exp_nonpositive(0.0), 1.0);
     }
 
     #[test]
