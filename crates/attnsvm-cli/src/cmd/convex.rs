@@ -23,9 +23,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use attnsvm::data::npy;
-use attnsvm::solvers::glasso::gated::{
-    gated_objective, gated_predictions, recover_gated_heads, Gates,
-};
+use attnsvm::solvers::glasso::gated::{self, Gates};
 use attnsvm::solvers::glasso::{
     path, Glasso, GlassoProblem, GlassoSettings, GlassoSolution, Logistic, Squared, Status,
 };
@@ -428,30 +426,23 @@ fn recover(
     gates: &Gates,
     sol: &GlassoSolution,
 ) -> Result<(Vec<HeadOut>, Recovery)> {
-    let (nn, n, d, c) = data.dims;
-    let heads = recover_gated_heads(problem, gates, &sol.z)?;
-    let pred = gated_predictions(&data.x, (nn, n, d), c, gates, &heads)?;
-    let diff = pred
-        .iter()
-        .zip(&sol.predictions)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    let obj = gated_objective(problem, &data.x, gates, &heads, sol.beta)?;
-    let out = heads
+    let (nn, n, d, _) = data.dims;
+    let r = gated::recover(problem, &data.x, (nn, n, d), gates, sol)?;
+    let out = r
+        .heads
         .iter()
         .map(|h| HeadOut {
             gate: h.gate,
-            token: h.attention.iter().position(|&a| a == 1.0).unwrap_or(0),
+            token: h.token(),
             value: h.value.clone(),
             output: h.output.clone(),
         })
         .collect();
     let recovery = Recovery {
-        heads: heads.len(),
-        max_prediction_difference: diff,
-        nonconvex_objective: obj,
-        relative_objective_difference: (obj - sol.objective).abs()
-            / sol.objective.abs().max(1e-300),
+        heads: r.heads.len(),
+        max_prediction_difference: r.max_prediction_difference,
+        nonconvex_objective: r.nonconvex_objective,
+        relative_objective_difference: r.relative_objective_difference,
     };
     Ok((out, recovery))
 }

@@ -203,8 +203,8 @@ def glasso(
 ) -> Dict[str, Any]:
     """``status``, ``beta``, ``Z`` (c,n,d), or (c,M,n,d) with ``gates=M`` (program (14)),
     ``row_norms``, ``active_tokens``, ``objective``, ``certificate``, …; ``heads`` (``gate``,
-    ``token``, ``value``, ``output``), ``recovery`` (``max_prediction_diff``, ``objective``,
-    ``relative_objective_diff``); with gates ``gates`` (N,M), ``u1`` (M,n), ``u2`` (M,d)."""
+    ``token``, ``value``, ``output``), ``recovery`` (``heads``, ``max_prediction_difference``, ``nonconvex_objective``,
+    ``relative_objective_difference``); with gates ``gates`` (N,M), ``u1`` (M,n), ``u2`` (M,d)."""
 
 def glasso_path(
     X: ArrayLike,

@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use super::GlassoProblem;
+use super::{GlassoProblem, GlassoSolution};
 use crate::error::{invalid, Result};
 use crate::linalg::dot;
 
@@ -168,6 +168,63 @@ pub struct GatedHead {
     pub value: Vec<f64>,
     /// `o ∈ R^c`.
     pub output: Vec<f64>,
+}
+
+impl GatedHead {
+    /// The token a one-hot head attends to (the largest attention weight).
+    pub fn token(&self) -> usize {
+        self.attention
+            .iter()
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |best, (k, &w)| {
+                if w > best.1 {
+                    (k, w)
+                } else {
+                    best
+                }
+            })
+            .0
+    }
+}
+
+/// The heads Proposition 1 recovers from a solution and how well they reproduce it.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// One head per nonzero group ([`recover_gated_heads`]).
+    pub heads: Vec<GatedHead>,
+    /// `max_i,l |f_l(X_i) − ⟨X̃_i, Z_l⟩|`: the heads evaluated from the tokens against the
+    /// solution's predictions.
+    pub max_prediction_difference: f64,
+    /// The non-convex objective ((8), (11) or (13)) at the heads.
+    pub nonconvex_objective: f64,
+    /// `|nonconvex − convex| / |convex|`.
+    pub relative_objective_difference: f64,
+}
+
+/// Recover the heads of `sol` (a solution of `problem`, the program on the tokens `x` of shape
+/// `dims` lifted by `gates`; [`Gates::open`]`(N, 1)` for (9)/(12)) and evaluate them.
+pub fn recover(
+    problem: &GlassoProblem,
+    x: &[f64],
+    dims: (usize, usize, usize),
+    gates: &Gates,
+    sol: &GlassoSolution,
+) -> Result<Recovery> {
+    let heads = recover_gated_heads(problem, gates, &sol.z)?;
+    let pred = gated_predictions(x, dims, problem.outputs, gates, &heads)?;
+    let max_prediction_difference = pred
+        .iter()
+        .zip(&sol.predictions)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let nonconvex_objective = gated_objective(problem, x, gates, &heads, sol.beta)?;
+    Ok(Recovery {
+        heads,
+        max_prediction_difference,
+        nonconvex_objective,
+        relative_objective_difference: (nonconvex_objective - sol.objective).abs()
+            / sol.objective.abs().max(1e-300),
+    })
 }
 
 /// The shape `(N, n, d)` of the original tokens of a lifted problem.
