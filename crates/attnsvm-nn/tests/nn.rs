@@ -77,31 +77,7 @@ fn the_schedule_warms_up_linearly_then_decays_to_zero() {
 
 #[test]
 fn a_short_run_learns_the_digits() {
-    let device = attnsvm_nn::cpu();
-    let all = Dataset::digits(&default_dir(), 2).unwrap();
-    let (tr, te) = all.split(0.2, 0);
-    assert_eq!((tr.n(), te.n()), (1438, 359));
-    let model_cfg = ClassifierConfig::new(4, 16, 10)
-        .with_d_model(32)
-        .with_n_heads(4)
-        .with_layers(1);
-    let cfg = TrainConfig::new()
-        .with_epochs(12)
-        .with_lr(5e-3)
-        .with_batch_size(32)
-        .with_seed(1);
-    let (model, hist) = train(&model_cfg, &cfg, &tr, &te, &device, None, |_| true).unwrap();
-    for m in &hist {
-        println!("{m:?}");
-    }
-    assert_eq!(hist.len(), 12);
-    assert!(hist.last().unwrap().train_loss < 0.5 * hist[0].train_loss);
-    // Ten classes: chance is 10 %.
-    assert!(
-        hist.last().unwrap().test_accuracy > 0.8,
-        "{:?}",
-        hist.last()
-    );
+    let model = common::short_digits_run(&attnsvm_nn::cpu());
     assert_eq!(model.blocks.len(), 1);
 }
 

@@ -3,9 +3,6 @@
 
 mod common;
 
-use attnsvm_nn::data::{default_dir, Dataset};
-use attnsvm_nn::model::ClassifierConfig;
-use attnsvm_nn::train::{train, TrainConfig};
 use attnsvm_nn::Precision;
 use burn::tensor::{DType, Distribution, Tensor};
 
@@ -56,26 +53,11 @@ fn the_fused_softmax_is_exact_in_f64() {
 /// The short digits run of `nn.rs` in f64: parameters are f64, and it learns as the f32 run does.
 #[test]
 fn an_f64_run_trains_f64_parameters() {
-    let device = f64_device();
-    let all = Dataset::digits(&default_dir(), 2).unwrap();
-    let (tr, te) = all.split(0.2, 0);
-    let model_cfg = ClassifierConfig::new(4, 16, 10)
-        .with_d_model(32)
-        .with_n_heads(4)
-        .with_layers(1);
-    let cfg = TrainConfig::new()
-        .with_epochs(12)
-        .with_lr(5e-3)
-        .with_batch_size(32)
-        .with_seed(1);
-    let (model, hist) = train(&model_cfg, &cfg, &tr, &te, &device, None, |_| true).unwrap();
+    let model = common::short_digits_run(&f64_device());
     assert_eq!(
         model.blocks[0].attention.query.weight.val().dtype(),
         DType::F64
     );
-    let last = hist.last().unwrap();
-    assert!(last.train_loss < 0.5 * hist[0].train_loss, "{hist:?}");
-    assert!(last.test_accuracy > 0.8, "{hist:?}");
     // The type is fixed now: asking for f32 is an error, asking for f64 again is not.
     let err = attnsvm_nn::set_precision(Precision::F32).unwrap_err();
     assert!(err.to_string().contains("already fixed"), "{err}");

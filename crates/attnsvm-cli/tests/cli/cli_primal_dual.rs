@@ -64,11 +64,19 @@ fn repro_primal_dual_quick_writes_tables_figures_and_the_exact_claims_hold() {
         "{measured}"
     );
     let report = fs::read_to_string(dir.join("report.md")).unwrap();
-    for claim in [
-        "SH layer FLOPs follow R(N, D)",
-        "memory ratio of SH is exactly ρ",
-        "Attention-BN costs ≤ 1.05× softmax in FLOPs",
-    ] {
+    assert_held(
+        &report,
+        &[
+            "SH layer FLOPs follow R(N, D)",
+            "memory ratio of SH is exactly ρ",
+            "Attention-BN costs ≤ 1.05× softmax in FLOPs",
+        ],
+    );
+}
+
+/// Each claim has one row in `report` and it held.
+fn assert_held(report: &str, claims: &[&str]) {
+    for claim in claims {
         let rows: Vec<&str> = report.lines().filter(|l| l.contains(claim)).collect();
         assert_eq!(rows.len(), 1, "{claim}: {rows:?}");
         assert!(rows[0].ends_with("| yes |"), "{rows:?}");
@@ -114,14 +122,13 @@ fn repro_primal_dual_runs_in_f64_as_its_own_suite() {
     assert!(out.contains("1 of 1 experiments"), "{out}");
     let report = fs::read_to_string(tmp.path().join("pd/report.md")).unwrap();
     assert!(report.contains("(f64)"), "{report}");
-    for claim in [
-        "SH layer FLOPs follow R(N, D)",
-        "memory ratio of SH is exactly ρ",
-    ] {
-        let rows: Vec<&str> = report.lines().filter(|l| l.contains(claim)).collect();
-        assert_eq!(rows.len(), 1, "{claim}: {rows:?}");
-        assert!(rows[0].ends_with("| yes |"), "{rows:?}");
-    }
+    assert_held(
+        &report,
+        &[
+            "SH layer FLOPs follow R(N, D)",
+            "memory ratio of SH is exactly ρ",
+        ],
+    );
     let again = attnsvm(tmp.path(), &args);
     assert_eq!(again.status.code(), Some(2));
     let err = String::from_utf8_lossy(&again.stderr);

@@ -2,6 +2,9 @@
 //! the core crate's f64 reference. Two binaries because burn fixes the float type once per process.
 
 use attnsvm_nn::attention::{AttentionConfig, AttentionKind};
+use attnsvm_nn::data::{default_dir, Dataset};
+use attnsvm_nn::model::{Classifier, ClassifierConfig};
+use attnsvm_nn::train::{train, TrainConfig};
 use burn::tensor::{Bool, Distribution, Tensor, TensorData};
 
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
@@ -209,4 +212,27 @@ pub fn attention_kinds_match_the_reference(tol: f64, pad_tol: f64) {
             "{kind:?} bn={bn}: padded content leaked, {diff:e}"
         );
     }
+}
+
+/// Twelve epochs of a one-block encoder on the shipped digits (2×2 patches): the training loss
+/// halves and the test accuracy passes 80 % (chance is 10 %).
+pub fn short_digits_run(device: &burn::tensor::Device) -> Classifier {
+    let all = Dataset::digits(&default_dir(), 2).unwrap();
+    let (tr, te) = all.split(0.2, 0);
+    assert_eq!((tr.n(), te.n()), (1438, 359));
+    let model_cfg = ClassifierConfig::new(4, 16, 10)
+        .with_d_model(32)
+        .with_n_heads(4)
+        .with_layers(1);
+    let cfg = TrainConfig::new()
+        .with_epochs(12)
+        .with_lr(5e-3)
+        .with_batch_size(32)
+        .with_seed(1);
+    let (model, hist) = train(&model_cfg, &cfg, &tr, &te, device, None, |_| true).unwrap();
+    let last = hist.last().unwrap();
+    assert_eq!(hist.len(), 12);
+    assert!(last.train_loss < 0.5 * hist[0].train_loss, "{hist:?}");
+    assert!(last.test_accuracy > 0.8, "{hist:?}");
+    model
 }
