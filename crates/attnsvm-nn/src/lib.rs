@@ -43,12 +43,6 @@ pub fn gpu() -> burn::tensor::Device {
     burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice).autodiff()
 }
 
-/// CUDA device `index`, with autodiff; only with the `cuda` feature (compiled, never run here).
-#[cfg(feature = "cuda")]
-pub fn cuda(index: usize) -> burn::tensor::Device {
-    burn::tensor::Device::cuda(index).autodiff()
-}
-
 /// The float type of the tensors, parameters and gradients on the CPU device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -11,9 +11,7 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{
-    Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::attention::{linear_tokens, Attention, AttentionConfig, AttentionKind, Sparsity};
@@ -60,7 +58,6 @@ pub struct Block {
     pub norm2: LayerNorm,
     pub ff_in: Linear,
     pub ff_out: Linear,
-    pub gelu: Gelu,
 }
 
 /// The classifier.
@@ -133,7 +130,6 @@ impl ClassifierConfig {
                 norm2: LayerNormConfig::new(d).init(device),
                 ff_in: LinearConfig::new(d, d * self.ff_mult).init(device),
                 ff_out: LinearConfig::new(d * self.ff_mult, d).init(device),
-                gelu: Gelu::new(),
             })
             .collect();
         Classifier {
@@ -185,8 +181,7 @@ impl Classifier {
             h = h + blk.attention.forward(z, pad.clone());
             let f = linear_tokens(
                 &blk.ff_out,
-                blk.gelu
-                    .forward(linear_tokens(&blk.ff_in, blk.norm2.forward(h.clone()))),
+                crate::fused::gelu(linear_tokens(&blk.ff_in, blk.norm2.forward(h.clone()))),
             );
             h = h + f;
         }
