@@ -148,6 +148,18 @@ fn recovered_gated_heads_are_one_hot_and_reproduce_predictions_and_objective() {
         assert!(
             max_abs_diff(&z, &sol.z) <= 1e-13 * (1.0 + max_abs_diff(&sol.z, &vec![0.0; z.len()]))
         );
+        // `recover` reports the same heads and check, and each head's token is its one-hot entry.
+        let r = attnsvm::solvers::glasso::gated::recover(&p, &x, (nn, n, d), &gates, &sol).unwrap();
+        assert_eq!(r.heads, heads);
+        assert_eq!(
+            r.max_prediction_difference,
+            max_abs_diff(&pred, &sol.predictions)
+        );
+        assert_eq!(r.nonconvex_objective, f13);
+        assert!(r.relative_objective_difference <= 1e-12);
+        for h in &r.heads {
+            assert_eq!(h.attention[h.token()], 1.0);
+        }
     }
 }
 
