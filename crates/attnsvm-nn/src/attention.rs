@@ -319,6 +319,9 @@ impl Attention {
             let z = fq.clone().matmul(fk.sum_dim(2).swap_dims(2, 3));
             return fq.matmul(kv).div(z);
         }
+        if self.kind() == AttentionKind::Softmax && self.top_k == 0 && self.window.is_none() {
+            return crate::fused_attention::attention_softmax(q, k, v, key_pad);
+        }
         self.weights(q, k, key_pad).matmul(v)
     }
 

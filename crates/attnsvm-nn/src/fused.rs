@@ -174,7 +174,7 @@ impl GeluGrad for burn::backend::Cube {}
 /// `|r| ≤ ln 2 / 2` (relative error about 1e-7); 0 below −87.3, where `e^x` leaves f32's normal
 /// range.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;

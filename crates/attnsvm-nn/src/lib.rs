@@ -25,6 +25,7 @@ pub mod attention;
 pub mod data;
 pub mod experiments;
 pub mod fused;
+pub mod fused_attention;
 pub mod memory;
 pub mod model;
 pub mod pool;
