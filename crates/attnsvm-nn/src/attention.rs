@@ -258,7 +258,7 @@ impl Attention {
     }
 
     /// `[B, N, D] → [B, H, N, D/H]`.
-    pub(crate) fn heads(&self, x: Tensor<3>) -> Tensor<4> {
+    pub fn heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [b, n, d] = x.dims();
         x.reshape([b, n, self.n_heads, d / self.n_heads])
             .swap_dims(1, 2)

@@ -182,7 +182,8 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     const FLOOR: f32 = -87.3;
     let xc = x.clamp(FLOOR, 0.0);
-    let k = (xc * LOG2E + ROUND) - ROUND;
+    let t = xc * LOG2E + ROUND;
+    let k = t - ROUND;
     let r = xc - k * LN2_HI - k * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -191,12 +192,53 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((k as i32 + 127) << 23) as u32);
+    // t lies in [2²³, 2²⁴), where f32's spacing is 1: its bits exceed ROUND's by k exactly (an
+    // integer operation; `k as i32` would not vectorize).
+    let k_int = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let scale = f32::from_bits((k_int.wrapping_add(127) << 23) as u32);
     if x < FLOOR {
         0.0
     } else {
         e * scale
     }
+}
+
+/// `x ← f(x)` for every element, compiled for the widest vector unit the CPU has (AVX-512,
+/// else AVX2 with FMA, checked at run time; the portable build vectorizes for SSE2 only).
+#[inline(always)]
+pub(crate) fn map_in_place<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { map_avx512(xs, f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            return unsafe { map_avx2(xs, f) };
+        }
+    }
+    map_body(xs, f)
+}
+
+#[inline(always)]
+fn map_body<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
+    for x in xs {
+        *x = f(*x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn map_avx512<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
+    map_body(xs, f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_avx2<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
+    map_body(xs, f)
 }
 
 /// `(Φ(x), φ(x))`: the standard normal distribution function by Abramowitz–Stegun 7.1.26 for

@@ -157,8 +157,8 @@ trait Real:
     const ZERO: Self;
     const ONE: Self;
     fn of(x: f64) -> Self;
-    /// `eˣ` for `x ≤ 0`.
-    fn exp_nonpositive(self) -> Self;
+    /// `x ← e^{x − shift}` for every element (`shift` ≥ every `x`).
+    fn exp_shifted(xs: &mut [Self], shift: Self);
 }
 
 impl Real for f32 {
@@ -167,8 +167,8 @@ impl Real for f32 {
     fn of(x: f64) -> f32 {
         x as f32
     }
-    fn exp_nonpositive(self) -> f32 {
-        crate::fused::exp_nonpositive(self)
+    fn exp_shifted(xs: &mut [f32], shift: f32) {
+        crate::fused::map_in_place(xs, |x| crate::fused::exp_nonpositive(x - shift));
     }
 }
 
@@ -178,8 +178,10 @@ impl Real for f64 {
     fn of(x: f64) -> f64 {
         x
     }
-    fn exp_nonpositive(self) -> f64 {
-        self.exp()
+    fn exp_shifted(xs: &mut [f64], shift: f64) {
+        for x in xs {
+            *x = (*x - shift).exp();
+        }
     }
 }
 
@@ -213,21 +215,25 @@ impl<T> View<'_, T> {
     }
 }
 
-/// `dst = alpha · a b`, `dst` row-major `a.rows × b.cols`, one thread.
-fn gemm_into<T: Real>(dst: &mut [T], a: View<T>, b: View<T>, alpha: T) {
+/// `dst = alpha · a b` for `dst` a row-major `a.rows × b.cols` matrix whose rows start `dst_rs`
+/// elements apart (elements between rows are left alone); one thread.
+fn gemm_into<T: Real>(dst: &mut [T], dst_rs: usize, a: View<T>, b: View<T>, alpha: T) {
+    let fits = a.rows == 0 || b.cols == 0 || (a.rows - 1) * dst_rs + b.cols <= dst.len();
     assert!(
-        a.cols == b.rows && dst.len() == a.rows * b.cols && a.in_bounds() && b.in_bounds(),
+        a.cols == b.rows && dst_rs >= b.cols && fits && a.in_bounds() && b.in_bounds(),
         "attention: matrix product of mismatched shapes"
     );
-    if dst.is_empty() {
+    if a.rows == 0 || b.cols == 0 {
         return;
     }
     if a.cols == 0 {
-        dst.fill(T::ZERO);
+        for row in dst.chunks_mut(dst_rs).take(a.rows) {
+            row[..b.cols].fill(T::ZERO);
+        }
         return;
     }
     // SAFETY: the assertion keeps every read inside `a.data` and `b.data` and every write inside
-    // `dst` (row-major, `b.cols` per row); `read_dst = false`, so `dst` is only written.
+    // `dst` (row `i` at `i·dst_rs`, `b.cols` long); `read_dst = false`, so `dst` is only written.
     unsafe {
         gemm::gemm(
             a.rows,
@@ -235,7 +241,7 @@ fn gemm_into<T: Real>(dst: &mut [T], a: View<T>, b: View<T>, alpha: T) {
             a.cols,
             dst.as_mut_ptr(),
             1,
-            b.cols as isize,
+            dst_rs as isize,
             false,
             a.data.as_ptr().add(a.off),
             a.cs as isize,
@@ -314,6 +320,30 @@ fn tensor<T: Real>(data: Vec<T>, shape: [usize; 4]) -> FlexTensor {
     )
 }
 
+/// `[B, h, rows, w]` stored token-major, as `[B, rows, h, w]`: the layout of the projections
+/// the heads were split from, so that merging the heads back (`swap_dims(1, 2)` and a reshape
+/// to `[B, rows, h·w]`) copies nothing, forward (the output) and backward (the gradients).
+fn token_major<T: Real>(data: Vec<T>, [b, h, rows, w]: [usize; 4]) -> FlexTensor {
+    let strides = vec![(rows * h * w) as isize, w as isize, (h * w) as isize, 1];
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::new(Shape::new([b, h, rows, w]), strides, 0),
+        T::dtype(),
+    )
+}
+
+/// A row-major `rows × cols` matrix.
+fn dense<T>(data: &[T], rows: usize, cols: usize) -> View<'_, T> {
+    View {
+        data,
+        off: 0,
+        rows,
+        cols,
+        rs: cols,
+        cs: 1,
+    }
+}
+
 fn forward<T: Real>(
     q: Heads,
     k: Heads,
@@ -324,47 +354,76 @@ fn forward<T: Real>(
     let [b, h, _, _] = dims4(&q.t);
     let scale = T::of(1.0 / (dk as f64).sqrt());
     let masked = T::of(MASKED);
-    let mut out = vec![T::ZERO; b * h * n * dv];
+    let mut out = vec![T::ZERO; b * n * h * dv];
     let mut p = vec![T::ZERO; b * h * n * m];
-    if n * m > 0 {
-        out.par_chunks_mut((n * dv).max(1))
-            .zip(p.par_chunks_mut(n * m))
+    if n * m * h > 0 {
+        // One task per sequence: its heads' outputs interleave (token-major).
+        out.par_chunks_mut((n * h * dv).max(1))
+            .zip(p.par_chunks_mut(h * n * m))
             .enumerate()
-            .for_each(|(pair, (o, p))| {
-                gemm_into(p, q.pair(pair), k.pair::<T>(pair).t(), scale);
-                let pad = pad.as_ref().map(|x| &x[(pair / h) * m..][..m]);
-                for row in p.chunks_mut(m) {
-                    if let Some(pad) = pad {
-                        for (s, &hidden) in row.iter_mut().zip(pad) {
-                            if hidden {
-                                *s = masked;
+            .for_each(|(seq, (o, p))| {
+                let pad = pad.as_ref().map(|x| &x[seq * m..][..m]);
+                for (head, p) in p.chunks_mut(n * m).enumerate() {
+                    let pair = seq * h + head;
+                    gemm_into(p, m, q.pair(pair), k.pair::<T>(pair).t(), scale);
+                    for row in p.chunks_mut(m) {
+                        if let Some(pad) = pad {
+                            for (s, &hidden) in row.iter_mut().zip(pad) {
+                                if hidden {
+                                    *s = masked;
+                                }
                             }
                         }
+                        softmax_row(row);
                     }
-                    softmax_row(row);
+                    let o = &mut o[head * dv..];
+                    gemm_into(o, h * dv, dense(p, n, m), v.pair(pair), T::ONE);
                 }
-                let pv = View {
-                    data: &*p,
-                    off: 0,
-                    rows: n,
-                    cols: m,
-                    rs: m,
-                    cs: 1,
-                };
-                gemm_into(o, pv, v.pair(pair), T::ONE);
             });
     }
-    (tensor(out, [b, h, n, dv]), tensor(p, [b, h, n, m]))
+    (token_major(out, [b, h, n, dv]), tensor(p, [b, h, n, m]))
 }
 
-fn softmax_row<T: Real>(row: &mut [T]) {
-    let max = row.iter().fold(row[0], |a, &x| if x > a { x } else { a });
-    let mut total = T::ZERO;
-    for x in row.iter_mut() {
-        *x = (*x - max).exp_nonpositive();
-        total = total + *x;
+/// Lanes of the reductions below: independent partial results that the compiler keeps in one
+/// SIMD register (a single running sum would be a serial chain of additions).
+const LANES: usize = 8;
+
+/// `Σ_i f(a_i, b_i)` in [`LANES`] partial sums.
+#[inline(always)]
+fn lane_sum<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] = acc[l] + f(x[l], y[l]);
+        }
     }
-    let inv = T::ONE / total;
+    let tail = ra.iter().zip(rb).fold(T::ZERO, |s, (&x, &y)| s + f(x, y));
+    acc.into_iter().fold(tail, |s, x| s + x)
+}
+
+/// The largest element of a non-empty row, in [`LANES`] partial maxima.
+#[inline(always)]
+fn lane_max<T: Real>(row: &[T]) -> T {
+    let bigger = |a: T, x: T| if x > a { x } else { a };
+    let mut acc = [row[0]; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(row[0], |a, &x| bigger(a, x));
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] = bigger(acc[l], c[l]);
+        }
+    }
+    acc.into_iter().fold(tail, bigger)
+}
+
+/// `row ← softmax(row)`: the exponentials in a loop of their own (it vectorizes), then the
+/// sum and the scaling.
+fn softmax_row<T: Real>(row: &mut [T]) {
+    let max = lane_max(row);
+    T::exp_shifted(row, max);
+    let inv = T::ONE / lane_sum(row, row, |x, _| x);
     for x in row.iter_mut() {
         *x = *x * inv;
     }
@@ -381,53 +440,50 @@ fn backward<T: Real>(
     let (n, m, dk, dv) = (q.rows, k.rows, q.cols, v.cols);
     let [b, h, _, _] = dims4(&q.t);
     let scale = T::of(1.0 / (dk as f64).sqrt());
-    let mut gq = vec![T::ZERO; b * h * n * dk];
-    let mut gk = vec![T::ZERO; b * h * m * dk];
-    let mut gv = vec![T::ZERO; b * h * m * dv];
-    if n * m > 0 {
-        gq.par_chunks_mut((n * dk).max(1))
-            .zip(gk.par_chunks_mut((m * dk).max(1)))
-            .zip(gv.par_chunks_mut((m * dv).max(1)))
+    let mut gq = vec![T::ZERO; b * n * h * dk];
+    let mut gk = vec![T::ZERO; b * m * h * dk];
+    let mut gv = vec![T::ZERO; b * m * h * dv];
+    if n * m * h > 0 {
+        // One task per sequence, the gradients token-major like the forward output.
+        gq.par_chunks_mut((n * h * dk).max(1))
+            .zip(gk.par_chunks_mut((m * h * dk).max(1)))
+            .zip(gv.par_chunks_mut((m * h * dv).max(1)))
             .enumerate()
             .for_each_init(
                 || vec![T::ZERO; n * m],
-                |ds, (pair, ((gq, gk), gv))| {
-                    let (pp, dop) = (p.pair::<T>(pair), d_out.pair::<T>(pair));
-                    gemm_into(gv, pp.t(), dop, T::ONE);
-                    gemm_into(ds, dop, v.pair::<T>(pair).t(), T::ONE);
-                    let weights = &pp.data[pp.off..][..n * m];
-                    let pad = pad.as_ref().map(|x| &x[(pair / h) * m..][..m]);
-                    for (row, w) in ds.chunks_mut(m).zip(weights.chunks(m)) {
-                        let dot = row.iter().zip(w).fold(T::ZERO, |s, (&g, &w)| s + g * w);
-                        for (g, &w) in row.iter_mut().zip(w) {
-                            *g = w * (*g - dot);
-                        }
-                        // Padded scores are constants.
-                        if let Some(pad) = pad {
-                            for (g, &hidden) in row.iter_mut().zip(pad) {
-                                if hidden {
-                                    *g = T::ZERO;
+                |ds, (seq, ((gq, gk), gv))| {
+                    let pad = pad.as_ref().map(|x| &x[seq * m..][..m]);
+                    for head in 0..h {
+                        let pair = seq * h + head;
+                        let (pp, dop) = (p.pair::<T>(pair), d_out.pair::<T>(pair));
+                        gemm_into(&mut gv[head * dv..], h * dv, pp.t(), dop, T::ONE);
+                        gemm_into(ds, m, dop, v.pair::<T>(pair).t(), T::ONE);
+                        let weights = &pp.data[pp.off..][..n * m];
+                        for (row, w) in ds.chunks_mut(m).zip(weights.chunks(m)) {
+                            let dot = lane_sum(row, w, |g, w| g * w);
+                            for (g, &w) in row.iter_mut().zip(w) {
+                                *g = w * (*g - dot);
+                            }
+                            // Padded scores are constants.
+                            if let Some(pad) = pad {
+                                for (g, &hidden) in row.iter_mut().zip(pad) {
+                                    if hidden {
+                                        *g = T::ZERO;
+                                    }
                                 }
                             }
                         }
+                        let ds = dense(ds, n, m);
+                        gemm_into(&mut gq[head * dk..], h * dk, ds, k.pair(pair), scale);
+                        gemm_into(&mut gk[head * dk..], h * dk, ds.t(), q.pair(pair), scale);
                     }
-                    let dsv = View {
-                        data: &ds[..],
-                        off: 0,
-                        rows: n,
-                        cols: m,
-                        rs: m,
-                        cs: 1,
-                    };
-                    gemm_into(gq, dsv, k.pair(pair), scale);
-                    gemm_into(gk, dsv.t(), q.pair(pair), scale);
                 },
             );
     }
     [
-        tensor(gq, [b, h, n, dk]),
-        tensor(gk, [b, h, m, dk]),
-        tensor(gv, [b, h, m, dv]),
+        token_major(gq, [b, h, n, dk]),
+        token_major(gk, [b, h, m, dk]),
+        token_major(gv, [b, h, m, dv]),
     ]
 }
 
