@@ -3,18 +3,22 @@
 PyTorch on CPU, on the same shapes, in one run (issue 7's benchmark).
 
     cargo build --release -p attnsvm-nn --example step_bench
-    ~/peer-env/bin/python bench/nn_step_vs_torch.py [--steps 50] [--threads 2]
+    ~/peer-env/bin/python bench/nn_step_vs_torch.py [--steps 50] [--threads 2] [--rounds 3]
 
 The PyTorch model mirrors `attnsvm_nn::model`: Linear(F→D) + learned positions, L pre-norm blocks
 (x + MHA(LN x) with separate q/k/v/o projections and softmax(QKᵀ/√d_k), x + Linear→GELU→Linear(LN x)
 with width 2D), a final LayerNorm, mean pooling and a Linear head; cross-entropy; AdamW(lr 1e-3).
-Both time forward + backward + optimizer step, averaged after 5 warm-up steps, float32.
+Both time forward + backward + optimizer step, each step on its own after 5 warm-up steps, float32;
+the table shows medians (per-step medians of each run, then the median over rounds that alternate
+the two sides), which a noisy shared machine shifts less than means. Both use `--threads` threads
+(torch.set_num_threads, RAYON_NUM_THREADS).
 """
 
 import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import time
 
@@ -58,6 +62,7 @@ class Classifier(nn.Module):
 
 
 def torch_ms(batch, n, f, d, h, layers, steps):
+    """Median milliseconds per step (after 5 warm-up steps)."""
     torch.manual_seed(0)
     model = Classifier(f, n, d, h, layers)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -72,31 +77,40 @@ def torch_ms(batch, n, f, d, h, layers, steps):
 
     for _ in range(5):
         step()
-    start = time.perf_counter()
+    times = []
     for _ in range(steps):
+        start = time.perf_counter()
         step()
-    return (time.perf_counter() - start) * 1e3 / steps
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating runs of each side per shape")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not os.path.exists(BIN):
         raise SystemExit(f"{BIN} missing: cargo build --release -p attnsvm-nn --example step_bench")
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     # (batch, tokens, features, d_model, heads, layers): digits with 2x2 patches, JapaneseVowels,
     # and a long synthetic sequence.
     shapes = [(64, 16, 4, 32, 4, 2), (64, 29, 12, 32, 4, 2), (16, 256, 8, 64, 4, 2), (8, 1024, 8, 64, 4, 1)]
-    print(f"| batch, N, F, D, H, L | attnsvm-nn (burn flex) ms/step | PyTorch ms/step | PyTorch / burn |")
+    print(f"{args.threads} thread(s); median ms per step over {args.rounds} alternating rounds")
+    print("| batch, N, F, D, H, L | attnsvm-nn (burn flex) ms/step | PyTorch ms/step | PyTorch / burn |")
     print("|---|---|---|---|")
     for s in shapes:
-        steps = max(3, args.steps // (1 + s[1] // 128))
-        out = subprocess.run([BIN, *map(str, s), str(steps)], capture_output=True, text=True, check=True)
-        burn_ms = json.loads(out.stdout)["ms_per_step"]
-        t_ms = torch_ms(*s, steps)
-        print(f"| {s} | {burn_ms:.2f} | {t_ms:.2f} | {t_ms / burn_ms:.2f} |", flush=True)
+        steps = max(5, args.steps // (1 + s[1] // 128))
+        burn, torch_ = [], []
+        # Alternate the two sides so that a slow spell of a shared machine hits both.
+        for _ in range(args.rounds):
+            out = subprocess.run([BIN, *map(str, s), str(steps)], capture_output=True, text=True, check=True, env=env)
+            burn.append(json.loads(out.stdout)["median_ms"])
+            torch_.append(torch_ms(*s, steps))
+        b_ms, t_ms = statistics.median(burn), statistics.median(torch_)
+        print(f"| {s} | {b_ms:.2f} | {t_ms:.2f} | {t_ms / b_ms:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

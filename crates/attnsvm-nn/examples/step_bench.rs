@@ -5,7 +5,8 @@
 //! cargo run --release -p attnsvm-nn --example step_bench -- BATCH TOKENS FEATURES D_MODEL HEADS LAYERS STEPS
 //! ```
 //!
-//! Prints one JSON line: the settings and the mean milliseconds per step after 5 warm-up steps.
+//! Prints one JSON line: the settings and the mean and median milliseconds per step after 5
+//! warm-up steps.
 
 use std::time::Instant;
 
@@ -23,6 +24,10 @@ fn main() {
         eprintln!("usage: step_bench BATCH TOKENS FEATURES D_MODEL HEADS LAYERS STEPS");
         std::process::exit(2);
     };
+    if steps == 0 {
+        eprintln!("error: STEPS must be at least 1");
+        std::process::exit(2);
+    }
     let device = attnsvm_nn::cpu();
     let cfg = ClassifierConfig::new(features, tokens, 10)
         .with_d_model(d_model)
@@ -50,12 +55,17 @@ fn main() {
     for _ in 0..5 {
         step();
     }
-    let start = Instant::now();
-    for _ in 0..steps {
-        step();
-    }
-    let ms = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let mut times: Vec<f64> = (0..steps)
+        .map(|_| {
+            let start = Instant::now();
+            step();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let mean = times.iter().sum::<f64>() / steps as f64;
+    times.sort_by(f64::total_cmp);
+    let median = times[steps / 2];
     println!(
-        "{{\"batch\": {batch}, \"tokens\": {tokens}, \"features\": {features}, \"d_model\": {d_model}, \"heads\": {heads}, \"layers\": {layers}, \"steps\": {steps}, \"ms_per_step\": {ms:.4}}}"
+        "{{\"batch\": {batch}, \"tokens\": {tokens}, \"features\": {features}, \"d_model\": {d_model}, \"heads\": {heads}, \"layers\": {layers}, \"steps\": {steps}, \"ms_per_step\": {mean:.4}, \"median_ms\": {median:.4}}}"
     );
 }

@@ -27,7 +27,7 @@ use burn::backend::flex::Layout;
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, TensorMetadata};
-use burn::tensor::{Bytes, DType, Tensor};
+use burn::tensor::{Bytes, DType, Element, Tensor};
 use rayon::prelude::*;
 
 /// The fused softmax (flex, the GPU backend of the `wgpu` feature, and their autodiff
@@ -203,42 +203,36 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
-/// `x ← f(x)` for every element, compiled for the widest vector unit the CPU has (AVX-512,
-/// else AVX2 with FMA, checked at run time; the portable build vectorizes for SSE2 only).
+/// `body()` compiled for the widest vector unit the CPU has (AVX-512, else AVX2 with FMA,
+/// checked at run time; the portable build vectorizes for SSE2 only). `body` is inlined into
+/// each variant, so its loops vectorize for that unit.
 #[inline(always)]
-pub(crate) fn map_in_place<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
+pub(crate) fn vectorized<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { map_avx512(xs, f) };
+            return unsafe { with_avx512(body) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { map_avx2(xs, f) };
+            return unsafe { with_avx2(body) };
         }
     }
-    map_body(xs, f)
-}
-
-#[inline(always)]
-fn map_body<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
-    for x in xs {
-        *x = f(*x);
-    }
+    body()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn map_avx512<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
-    map_body(xs, f)
+fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn map_avx2<F: Fn(f32) -> f32>(xs: &mut [f32], f: F) {
-    map_body(xs, f)
+fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }
 
 /// `(Φ(x), φ(x))`: the standard normal distribution function by Abramowitz–Stegun 7.1.26 for
@@ -256,6 +250,60 @@ fn normal(x: f32) -> (f32, f32) {
     (0.5 * (1.0 + erf), e * 0.398_942_3)
 }
 
+/// The float types of the fused kernels (f32 and f64).
+pub(crate) trait Real:
+    Element
+    + bytemuck::Pod
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn of(x: f64) -> Self;
+    fn sqrt(self) -> Self;
+    /// `x ← e^{x − shift}` for every element (`shift` ≥ every `x`).
+    fn exp_shifted(xs: &mut [Self], shift: Self);
+}
+
+impl Real for f32 {
+    const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
+    fn of(x: f64) -> f32 {
+        x as f32
+    }
+    fn sqrt(self) -> f32 {
+        f32::sqrt(self)
+    }
+    fn exp_shifted(xs: &mut [f32], shift: f32) {
+        vectorized(|| {
+            for x in xs {
+                *x = exp_nonpositive(*x - shift);
+            }
+        })
+    }
+}
+
+impl Real for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    fn of(x: f64) -> f64 {
+        x
+    }
+    fn sqrt(self) -> f64 {
+        f64::sqrt(self)
+    }
+    fn exp_shifted(xs: &mut [f64], shift: f64) {
+        for x in xs {
+            *x = (*x - shift).exp();
+        }
+    }
+}
+
 /// Elements handed to one rayon task.
 const ELEMS_PER_TASK: usize = 1 << 14;
 
@@ -270,9 +318,11 @@ impl FusedGelu for Flex {
         out.par_chunks_mut(ELEMS_PER_TASK)
             .zip(xs.par_chunks(ELEMS_PER_TASK))
             .for_each(|(o, x)| {
-                for (o, &x) in o.iter_mut().zip(x) {
-                    *o = x * normal(x).0;
-                }
+                vectorized(|| {
+                    for (o, &x) in o.iter_mut().zip(x) {
+                        *o = x * normal(x).0;
+                    }
+                })
             });
         FlexTensor::new(
             Bytes::from_elems(out),
@@ -293,10 +343,12 @@ impl GeluGrad for Flex {
             .par_chunks_mut(ELEMS_PER_TASK)
             .zip(x.storage::<f32>().par_chunks(ELEMS_PER_TASK))
             .for_each(|(g, x)| {
-                for (g, &x) in g.iter_mut().zip(x) {
-                    let (cdf, pdf) = normal(x);
-                    *g *= cdf + x * pdf;
-                }
+                vectorized(|| {
+                    for (g, &x) in g.iter_mut().zip(x) {
+                        let (cdf, pdf) = normal(x);
+                        *g *= cdf + x * pdf;
+                    }
+                })
             });
         dy
     }

@@ -24,8 +24,10 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::{Flex, FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, TensorMetadata};
-use burn::tensor::{Bool, Bytes, DType, Element, Shape, Tensor};
+use burn::tensor::{Bool, Bytes, DType, Shape, Tensor};
 use rayon::prelude::*;
+
+use crate::fused::Real;
 
 /// The score of a padded key (as in [`crate::attention`]).
 const MASKED: f64 = -1.0e9;
@@ -141,49 +143,6 @@ impl FusedAttention for burn::backend::Cube {}
 
 #[cfg(feature = "wgpu")]
 impl AttentionKernels for burn::backend::Cube {}
-
-/// The float types of the kernels.
-trait Real:
-    Element
-    + bytemuck::Pod
-    + Send
-    + Sync
-    + PartialOrd
-    + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + std::ops::Div<Output = Self>
-{
-    const ZERO: Self;
-    const ONE: Self;
-    fn of(x: f64) -> Self;
-    /// `x ← e^{x − shift}` for every element (`shift` ≥ every `x`).
-    fn exp_shifted(xs: &mut [Self], shift: Self);
-}
-
-impl Real for f32 {
-    const ZERO: f32 = 0.0;
-    const ONE: f32 = 1.0;
-    fn of(x: f64) -> f32 {
-        x as f32
-    }
-    fn exp_shifted(xs: &mut [f32], shift: f32) {
-        crate::fused::map_in_place(xs, |x| crate::fused::exp_nonpositive(x - shift));
-    }
-}
-
-impl Real for f64 {
-    const ZERO: f64 = 0.0;
-    const ONE: f64 = 1.0;
-    fn of(x: f64) -> f64 {
-        x
-    }
-    fn exp_shifted(xs: &mut [f64], shift: f64) {
-        for x in xs {
-            *x = (*x - shift).exp();
-        }
-    }
-}
 
 /// A strided matrix inside a slice: element `(i, j)` at `data[off + i·rs + j·cs]`.
 #[derive(Clone, Copy)]

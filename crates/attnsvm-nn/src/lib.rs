@@ -26,6 +26,7 @@ pub mod data;
 pub mod experiments;
 pub mod fused;
 pub mod fused_attention;
+pub mod fused_norm;
 pub mod memory;
 pub mod model;
 pub mod pool;

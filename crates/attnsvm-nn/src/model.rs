@@ -15,6 +15,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::attention::{linear_tokens, Attention, AttentionConfig, AttentionKind, Sparsity};
+use crate::fused_norm::layer_norm;
 
 /// The classifier's shape.
 #[derive(Config, Debug)]
@@ -176,15 +177,15 @@ impl Classifier {
         let positions = Tensor::<1, Int>::arange(0..n as i64, &x.device()).reshape([1, n]);
         let mut h = linear_tokens(&self.embed, x) + self.position.forward(positions);
         for blk in &self.blocks {
-            let z = blk.norm1.forward(h.clone());
+            let z = layer_norm(&blk.norm1, h.clone());
             visit(blk, &z);
             h = h + blk.attention.forward(z, pad.clone());
             let f = linear_tokens(
                 &blk.ff_out,
-                crate::fused::gelu(linear_tokens(&blk.ff_in, blk.norm2.forward(h.clone()))),
+                crate::fused::gelu(linear_tokens(&blk.ff_in, layer_norm(&blk.norm2, h.clone()))),
             );
             h = h + f;
         }
-        self.norm.forward(h)
+        layer_norm(&self.norm, h)
     }
 }
