@@ -34,7 +34,9 @@ pub mod redundancy;
 pub mod train;
 
 /// The CPU device: burn's `flex` backend with autodiff; f32 unless [`set_precision`] chose f64.
+/// (Also tunes the allocator: [`memory::keep_freed_memory`].)
 pub fn cpu() -> burn::tensor::Device {
+    memory::keep_freed_memory();
     burn::tensor::Device::flex().autodiff()
 }
 

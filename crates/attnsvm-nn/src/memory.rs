@@ -80,3 +80,20 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Option<usize>) {
     let peak = PEAK.load(Ordering::Relaxed);
     (out, on.then(|| peak.saturating_sub(base)))
 }
+
+/// Keep freed memory in the process (glibc): serve blocks up to 32 MiB (glibc's largest
+/// setting) from the heap rather than fresh `mmap`s, and never trim the heap. A training step
+/// frees and reallocates the same tensors many times; by default glibc returns large blocks to
+/// the kernel, so every step pays page faults and TLB shootdowns for them again. Called once by
+/// [`crate::cpu`]; a no-op elsewhere.
+pub fn keep_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only sets allocator parameters; glibc serializes it with allocation.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        });
+    }
+}
