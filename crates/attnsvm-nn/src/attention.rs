@@ -51,7 +51,7 @@ pub enum AttentionKind {
 }
 
 /// The score given to padded keys before the softmax (exp of it underflows in f32 and f64).
-const MASKED: f64 = -1.0e9;
+pub(crate) const MASKED: f64 = -1.0e9;
 
 /// Settings of [`Attention`].
 #[derive(Config, Debug)]

@@ -30,6 +30,19 @@ use burn::backend::{backend_extension, Backend, Dispatch, TensorMetadata};
 use burn::tensor::{Bytes, DType, Element, Tensor};
 use rayon::prelude::*;
 
+/// In a hand-written backward pass of backend `$B`: hand each tracked parent its gradient
+/// (`$parents` the operation's parents, `$values` their gradients in the same order).
+macro_rules! register_gradients {
+    ($B:ty, $grads:expr, $parents:expr, $values:expr) => {
+        for (parent, value) in $parents.into_iter().zip($values) {
+            if let Some(node) = parent {
+                $grads.register::<$B>(node.id, value);
+            }
+        }
+    };
+}
+pub(crate) use register_gradients;
+
 /// The fused softmax (flex, the GPU backend of the `wgpu` feature, and their autodiff
 /// wrapper).
 #[backend_extension(Flex, Cube: cfg(feature = "wgpu"), Autodiff)]

@@ -298,11 +298,7 @@ impl<B: Backend + LayerNormKernels> Backward<B, 3> for LayerNormBackward {
         let dy = grads.consume::<B>(&ops.node);
         let [x_hat, r, gamma] = ops.state;
         let grads_xgb = B::layer_norm_backward(x_hat, r, gamma, dy);
-        for (parent, grad) in ops.parents.into_iter().zip(grads_xgb) {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        crate::fused::register_gradients!(B, grads, ops.parents, grads_xgb);
     }
 }
 

@@ -27,8 +27,7 @@ use burn::tensor::{Bool, Shape, Tensor};
 
 mod flex;
 
-/// The score of a padded key (as in [`crate::attention`]).
-const MASKED: f64 = -1.0e9;
+use crate::attention::MASKED;
 
 /// Fused softmax attention (flex, the GPU backend of the `wgpu` feature, and their autodiff
 /// wrapper).
@@ -153,11 +152,7 @@ impl<B: Backend + AttentionKernels> Backward<B, 3> for AttentionBackward {
         let d_out = grads.consume::<B>(&ops.node);
         let [q, k, v, key_pad, p] = ops.state;
         let grads_qkv = B::attention_backward(q, k, v, key_pad, p, d_out);
-        for (parent, grad) in ops.parents.into_iter().zip(grads_qkv) {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        crate::fused::register_gradients!(B, grads, ops.parents, grads_qkv);
     }
 }
 
