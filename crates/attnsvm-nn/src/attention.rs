@@ -274,26 +274,30 @@ impl Attention {
         eps: f64,
     ) -> (Tensor<4>, Tensor<4>) {
         let [b, h, n, dk] = k.dims();
-        let device = k.device();
-        let mut valid = Tensor::<4>::ones([b, 1, n, 1], &device);
-        if let Some(pad) = pad {
-            let m = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3);
-            valid = valid.mask_fill(m, 0.0);
-        }
-        let count = valid.clone().sum_dim(2).expand([b, h, 1, dk]);
-        let valid = valid.expand([b, h, n, dk]);
-        let mu = (k.clone() * valid.clone()).sum_dim(2).div(count.clone());
-        let centred = k - mu.clone().expand([b, h, n, dk]);
-        let var = (centred.clone().powf_scalar(2.0) * valid)
-            .sum_dim(2)
-            .div(count);
-        let s = var.clone().add_scalar(eps).sqrt().expand([b, h, n, dk]);
         let nq = q.dims()[2];
-        let (mu_q, s_q) = (
-            mu.expand([b, h, nq, dk]),
-            var.clone().add_scalar(eps).sqrt().expand([b, h, nq, dk]),
-        );
-        (q.sub(mu_q).div(s_q), centred.div(s))
+        // Means over the keys: plain means without padding, masked sums over counts with it.
+        let (mu, var) = match pad {
+            None => {
+                let mu = k.clone().mean_dim(2);
+                let centred = k.clone() - mu.clone().expand([b, h, n, dk]);
+                (mu, (centred.clone() * centred).mean_dim(2))
+            }
+            Some(pad) => {
+                let mask = pad.clone().unsqueeze_dim::<3>(1).unsqueeze_dim::<4>(3);
+                let valid = Tensor::<4>::ones([b, 1, n, 1], &k.device()).mask_fill(mask, 0.0);
+                let count = valid.clone().sum_dim(2).expand([b, h, 1, dk]);
+                let valid = valid.expand([b, h, n, dk]);
+                let mu = (k.clone() * valid.clone()).sum_dim(2).div(count.clone());
+                let centred = k.clone() - mu.clone().expand([b, h, n, dk]);
+                (mu, (centred.clone() * centred * valid).sum_dim(2).div(count))
+            }
+        };
+        // One 1/s for both; queries and keys are centred and scaled with the keys' statistics.
+        let inv_s = var.add_scalar(eps).sqrt().recip();
+        let normalize = |x: Tensor<4>, rows: usize| {
+            (x - mu.clone().expand([b, h, rows, dk])) * inv_s.clone().expand([b, h, rows, dk])
+        };
+        (normalize(q, nq), normalize(k, n))
     }
 
     /// Queries `[B, h, N, d_k]` against keys and values `[B, h, M, d_k]` whose padding is
