@@ -289,7 +289,10 @@ impl Attention {
                 let valid = valid.expand([b, h, n, dk]);
                 let mu = (k.clone() * valid.clone()).sum_dim(2).div(count.clone());
                 let centred = k.clone() - mu.clone().expand([b, h, n, dk]);
-                (mu, (centred.clone() * centred * valid).sum_dim(2).div(count))
+                (
+                    mu,
+                    (centred.clone() * centred * valid).sum_dim(2).div(count),
+                )
             }
         };
         // One 1/s for both; queries and keys are centred and scaled with the keys' statistics.
